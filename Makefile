@@ -1,0 +1,46 @@
+# The two commands of the README are `make demo` and `make test`; everything else is a step of theirs.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+# The embedded default covers 2013; override to replay or build a shorter range.
+FROM    ?= 2013-01-01
+THROUGH ?= 2013-12-31
+JOB     ?= lakehouse_job
+
+export DAGSTER_HOME := $(CURDIR)/data/dagster_home
+
+.PHONY: install demo test dev lint bench clean clean-data
+
+$(BIN)/.installed: pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $@
+
+demo: install $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/lakehouse replay --from $(FROM) --through $(THROUGH)
+	$(BIN)/dagster job execute -m lakehouse.definitions -j $(JOB) \
+		--tags '{"dagster/asset_partition_range_start": "$(FROM)", "dagster/asset_partition_range_end": "$(THROUGH)"}'
+	$(BIN)/lakehouse summary
+
+test: install
+	$(BIN)/pytest
+
+dev: install $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+lint: install
+	$(BIN)/ruff check lakehouse lakehouse_tests benchmarks
+	$(BIN)/ruff format --check lakehouse lakehouse_tests benchmarks
+
+clean-data:
+	rm -rf data/landing data/sources data/lake data/warehouse.duckdb data/mlflow data/dagster_home
+
+clean: clean-data
+	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache

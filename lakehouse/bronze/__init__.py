@@ -1,0 +1,1 @@
+"""The bronze layer: what arrived, untouched but for lineage columns, as Delta tables."""

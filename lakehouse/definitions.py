@@ -1,0 +1,53 @@
+"""The one code location: every asset, check, job and resource of the lakehouse.
+
+Resources are configured here, once, from environment variables with local defaults under the
+project's ``data/`` folder; tests build their own against a temporary folder.
+"""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+
+from lakehouse.bronze import assets as bronze
+from lakehouse.jobs import ingest_job, lakehouse_job
+from lakehouse.resources import LakeStorage, SourceSystems, default_data_dir
+from lakehouse.silver import assets as silver
+from lakehouse.sources.assets import source_specs
+
+
+def resources_from_env(env: dict[str, str] | None = None) -> dict[str, dg.ConfigurableResource]:
+    """The resources for this deployment: environment variables, else folders under ``data/``."""
+    env = dict(os.environ if env is None else env)
+    data = default_data_dir()
+    return {
+        "sources": SourceSystems(
+            landing_uri=env.get("LAKEHOUSE_LANDING_URI", str(data / "landing")),
+            database_path=env.get("LAKEHOUSE_SOURCE_DATABASE", str(data / "sources" / "operational.sqlite")),
+        ),
+        "lake": LakeStorage(root=env.get("LAKEHOUSE_LAKE_URI", str(data / "lake"))),
+    }
+
+
+defs = dg.Definitions(
+    assets=[
+        *source_specs,
+        bronze.flights,
+        bronze.weather,
+        bronze.planes,
+        bronze.airports,
+        bronze.airlines,
+        silver.quarantine,
+        silver.flights,
+        silver.weather,
+        silver.planes,
+        silver.airports,
+        silver.airlines,
+    ],
+    jobs=[lakehouse_job, ingest_job],
+    resources=resources_from_env(),
+    # One process per run: a laptop has few cores and each step process costs seconds of imports.
+    # On a cluster, swap in the k8s executor or launcher by configuration.
+    executor=dg.in_process_executor,
+)

@@ -1,0 +1,1 @@
+"""Pure data logic: Polars functions with no Dagster imports, shared by assets, scoring and tests."""

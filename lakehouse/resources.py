@@ -1,0 +1,195 @@
+"""Everything outside the process, as configurable resources: the sources, the Delta lake.
+
+Defaults put every store under the project's ``data/`` folder; environment variables move them
+(``LAKEHOUSE_LANDING_URI=s3://bucket/landing``, ``LAKEHOUSE_LAKE_URI=s3://bucket/lake``) with no
+code change. Object-store credentials are read by deltalake and pyarrow from their usual environment
+variables (``AWS_ACCESS_KEY_ID`` and so on) and never appear in configuration.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake.exceptions import TableNotFoundError
+from pydantic import Field
+
+from lakehouse.lib.files import FileStore
+
+
+def default_data_dir() -> Path:
+    """``$LAKEHOUSE_DATA_DIR``, else the ``data/`` folder beside the package's project."""
+    configured = os.environ.get("LAKEHOUSE_DATA_DIR")
+    return Path(configured) if configured else Path(__file__).resolve().parent.parent / "data"
+
+
+class SourceSystems(dg.ConfigurableResource):
+    """Where the sources deliver: the landing zone of daily files and the operational database."""
+
+    landing_uri: str = Field(description="Folder or object-store prefix the daily files land in.")
+    database_path: str = Field(description="Path of the operational SQLite database.")
+
+    @property
+    def landing(self) -> FileStore:
+        return FileStore(self.landing_uri)
+
+    def read_table(self, table: str) -> tuple[list[str], list[tuple]]:
+        """All rows of an operational table, each led by its rowid (the source's line number)."""
+        if not Path(self.database_path).is_file():
+            raise FileNotFoundError(f"the operational database {self.database_path} does not exist")
+        uri = f"{Path(self.database_path).resolve().as_uri()}?mode=ro"
+        with sqlite3.connect(uri, uri=True) as connection:
+            known = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if table not in known:
+                raise LookupError(f"{self.database_path} has no table {table!r} (it has {sorted(known)})")
+            cursor = connection.execute(f'SELECT rowid, * FROM "{table}" ORDER BY rowid')
+            columns = [d[0] for d in cursor.description][1:]
+            return columns, cursor.fetchall()
+
+
+@dataclass(frozen=True)
+class DeltaWrite:
+    """What a write did: the table's new version and the rows written."""
+
+    uri: str
+    version: int
+    rows: int
+
+
+class LakeStorage(dg.ConfigurableResource):
+    """The Delta lake: one table per asset at ``<root>/<layer>/<name>``, local path or object store.
+
+    Writes replace exactly a slice (a predicate-scoped overwrite) or merge on a key, so running any
+    partition twice gives the same table. Every commit carries the Dagster run id in its metadata.
+    """
+
+    root: str = Field(description="Local folder or object-store URI (s3://, gs://, az://) of the lake.")
+    storage_options: dict[str, str] = Field(
+        default_factory=dict, description="deltalake storage options, such as AWS_REGION or AWS_ENDPOINT_URL."
+    )
+    max_commit_retries: int = Field(
+        default=15, description="How often a commit that conflicts with a concurrent writer is retried."
+    )
+
+    def uri(self, table: str) -> str:
+        return f"{self.root.rstrip('/')}/{table}"
+
+    def _options(self) -> dict[str, str] | None:
+        return self.storage_options or None
+
+    def table(self, table: str, version: int | None = None) -> DeltaTable | None:
+        """The Delta table, or None if it has not been written yet."""
+        try:
+            return DeltaTable(self.uri(table), version=version, storage_options=self._options())
+        except TableNotFoundError:
+            return None
+
+    def version(self, table: str) -> int | None:
+        found = self.table(table)
+        return None if found is None else found.version()
+
+    def scan(self, table: str, version: int | None = None) -> pl.LazyFrame:
+        """A lazy scan of the table (at ``version`` if given); filters push down to the files."""
+        if self.table(table) is None:
+            raise LookupError(f"the Delta table {self.uri(table)} does not exist yet: materialize {table} first")
+        return pl.scan_delta(self.uri(table), version=version, storage_options=self._options())
+
+    def _commit(self, run_id: str, **extra: str) -> CommitProperties:
+        return CommitProperties(
+            custom_metadata={"dagster_run_id": run_id, **extra}, max_commit_retries=self.max_commit_retries
+        )
+
+    def replace_where(
+        self,
+        table: str,
+        frame: pl.DataFrame,
+        predicate: str,
+        partition_by: list[str],
+        run_id: str,
+        schema_merge: bool = False,
+    ) -> DeltaWrite:
+        """Replace the rows matching ``predicate`` with ``frame``, atomically, in one commit.
+
+        ``predicate`` should select whole partitions (``partition_by``), so the overwrite rewrites only
+        those partitions' files and writers of other partitions do not conflict.
+        """
+        uri = self.uri(table)
+        exists = self.table(table) is not None
+        write_deltalake(
+            uri,
+            frame.to_arrow(),
+            mode="overwrite" if exists else "append",
+            predicate=predicate if exists else None,
+            partition_by=partition_by,
+            schema_mode="merge" if schema_merge and exists else None,
+            storage_options=self._options(),
+            commit_properties=self._commit(run_id, predicate=predicate),
+        )
+        return DeltaWrite(uri, self.version(table), frame.height)
+
+    def replace_dates(
+        self,
+        table: str,
+        frame: pl.DataFrame,
+        date_column: str,
+        dates: Sequence[date],
+        run_id: str,
+        scope: dict[str, str] | None = None,
+        schema_merge: bool = False,
+    ) -> DeltaWrite:
+        """Replace the rows of ``dates`` (within ``scope``, a column=value slice) with ``frame``.
+
+        The table is partitioned by the scope's columns and ``date_column``.
+        """
+        outside = frame.filter(~pl.col(date_column).is_in(list(dates)))
+        if outside.height:
+            raise ValueError(
+                f"{outside.height} row(s) for {table} have {date_column} outside the dates being replaced"
+            )
+        scope = scope or {}
+        listed = ", ".join(f"'{d.isoformat()}'" for d in sorted(dates))
+        predicate = " AND ".join([*(f"{k} = '{v}'" for k, v in scope.items()), f"{date_column} IN ({listed})"])
+        return self.replace_where(table, frame, predicate, [*scope, date_column], run_id, schema_merge)
+
+    def overwrite(self, table: str, frame: pl.DataFrame, run_id: str) -> DeltaWrite:
+        """Replace the whole table (a snapshot, such as a reference table as delivered)."""
+        uri = self.uri(table)
+        write_deltalake(
+            uri,
+            frame.to_arrow(),
+            mode="overwrite",
+            schema_mode="overwrite",
+            storage_options=self._options(),
+            commit_properties=self._commit(run_id),
+        )
+        return DeltaWrite(uri, self.version(table), frame.height)
+
+    def merge(self, table: str, frame: pl.DataFrame, keys: list[str], run_id: str) -> tuple[DeltaWrite, dict]:
+        """Make the table equal to ``frame`` by MERGE on ``keys``: update, insert, delete what is gone.
+
+        Unchanged rows are not rewritten; the returned metrics count what changed.
+        """
+        uri = self.uri(table)
+        target = self.table(table)
+        if target is None:
+            write_deltalake(uri, frame.to_arrow(), storage_options=self._options(),
+                            commit_properties=self._commit(run_id))
+            return DeltaWrite(uri, self.version(table), frame.height), {"num_target_rows_inserted": frame.height}
+        on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
+        changed = " OR ".join(f"t.{c} IS DISTINCT FROM s.{c}" for c in frame.columns if c not in keys)
+        metrics = (
+            target.merge(frame.to_arrow(), predicate=on, source_alias="s", target_alias="t",
+                         commit_properties=self._commit(run_id))
+            .when_matched_update_all(predicate=changed or None)
+            .when_not_matched_insert_all()
+            .when_not_matched_by_source_delete()
+            .execute()
+        )
+        return DeltaWrite(uri, self.version(table), frame.height), metrics
