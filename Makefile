@@ -8,6 +8,9 @@ THROUGH ?= 2013-12-31
 JOB     ?= lakehouse_job
 
 export DAGSTER_HOME := $(CURDIR)/data/dagster_home
+# A single-run backfill of a year plans one event per asset instead of one per asset and day (3,650 of
+# them, 40 s on SQLite). Dagster's trade-off: a failed run marks the run failed, not each of its days.
+export DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS := true
 
 .PHONY: install demo test dev lint bench clean clean-data
 
@@ -25,7 +28,7 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 
 demo: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/lakehouse replay --from $(FROM) --through $(THROUGH)
-	$(BIN)/dagster job execute -m lakehouse.definitions -j $(JOB) \
+	$(BIN)/dagster job execute -m lakehouse.definitions -j $(JOB) -c lakehouse/run_config/quiet.yaml \
 		--tags '{"dagster/asset_partition_range_start": "$(FROM)", "dagster/asset_partition_range_end": "$(THROUGH)"}'
 	$(BIN)/lakehouse summary
 

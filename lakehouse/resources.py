@@ -182,8 +182,9 @@ class LakeStorage(dg.ConfigurableResource):
             write_deltalake(uri, frame.to_arrow(), storage_options=self._options(),
                             commit_properties=self._commit(run_id))
             return DeltaWrite(uri, self.version(table), frame.height), {"num_target_rows_inserted": frame.height}
-        on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
-        changed = " OR ".join(f"t.{c} IS DISTINCT FROM s.{c}" for c in frame.columns if c not in keys)
+        on = " AND ".join(f't."{k}" = s."{k}"' for k in keys)
+        # Parenthesised: delta-rs parses `a IS DISTINCT FROM b OR ...` with the OR binding first.
+        changed = " OR ".join(f'(t."{c}" IS DISTINCT FROM s."{c}")' for c in frame.columns if c not in keys)
         metrics = (
             target.merge(frame.to_arrow(), predicate=on, source_alias="s", target_alias="t",
                          commit_properties=self._commit(run_id))
