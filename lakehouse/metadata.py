@@ -48,5 +48,7 @@ def delta_metadata(write: DeltaWrite, frame: pl.DataFrame, preview: bool = True)
 
 def counts_table(counts: Mapping[str, int], key: str, value: str = "rows") -> dg.MetadataValue:
     """A mapping such as rows by rule as a Markdown table, largest first."""
-    frame = pl.DataFrame({key: list(counts), value: list(counts.values())}, schema={key: pl.String, value: pl.Int64})
+    frame = pl.DataFrame(
+        {key: list(counts), value: list(counts.values())}, schema={key: pl.String, value: pl.Int64}
+    )
     return dg.MetadataValue.md(markdown_table(frame.sort(value, descending=True), max_rows=50))

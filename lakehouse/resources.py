@@ -46,7 +46,9 @@ class SourceSystems(dg.ConfigurableResource):
             raise FileNotFoundError(f"the operational database {self.database_path} does not exist")
         uri = f"{Path(self.database_path).resolve().as_uri()}?mode=ro"
         with sqlite3.connect(uri, uri=True) as connection:
-            known = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            known = {
+                row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            }
             if table not in known:
                 raise LookupError(f"{self.database_path} has no table {table!r} (it has {sorted(known)})")
             cursor = connection.execute(f'SELECT rowid, * FROM "{table}" ORDER BY rowid')
@@ -98,7 +100,9 @@ class LakeStorage(dg.ConfigurableResource):
     def scan(self, table: str, version: int | None = None) -> pl.LazyFrame:
         """A lazy scan of the table (at ``version`` if given); filters push down to the files."""
         if self.table(table) is None:
-            raise LookupError(f"the Delta table {self.uri(table)} does not exist yet: materialize {table} first")
+            raise LookupError(
+                f"the Delta table {self.uri(table)} does not exist yet: materialize {table} first"
+            )
         return pl.scan_delta(self.uri(table), version=version, storage_options=self._options())
 
     def _commit(self, run_id: str, **extra: str) -> CommitProperties:
@@ -155,7 +159,9 @@ class LakeStorage(dg.ConfigurableResource):
             )
         scope = scope or {}
         listed = ", ".join(f"'{d.isoformat()}'" for d in sorted(dates))
-        predicate = " AND ".join([*(f"{k} = '{v}'" for k, v in scope.items()), f"{date_column} IN ({listed})"])
+        predicate = " AND ".join(
+            [*(f"{k} = '{v}'" for k, v in scope.items()), f"{date_column} IN ({listed})"]
+        )
         return self.replace_where(table, frame, predicate, [*scope, date_column], run_id, schema_merge)
 
     def overwrite(self, table: str, frame: pl.DataFrame, run_id: str) -> DeltaWrite:
@@ -179,15 +185,23 @@ class LakeStorage(dg.ConfigurableResource):
         uri = self.uri(table)
         target = self.table(table)
         if target is None:
-            write_deltalake(uri, frame.to_arrow(), storage_options=self._options(),
-                            commit_properties=self._commit(run_id))
-            return DeltaWrite(uri, self.version(table), frame.height), {"num_target_rows_inserted": frame.height}
+            write_deltalake(
+                uri, frame.to_arrow(), storage_options=self._options(), commit_properties=self._commit(run_id)
+            )
+            return DeltaWrite(uri, self.version(table), frame.height), {
+                "num_target_rows_inserted": frame.height
+            }
         on = " AND ".join(f't."{k}" = s."{k}"' for k in keys)
         # Parenthesised: delta-rs parses `a IS DISTINCT FROM b OR ...` with the OR binding first.
         changed = " OR ".join(f'(t."{c}" IS DISTINCT FROM s."{c}")' for c in frame.columns if c not in keys)
         metrics = (
-            target.merge(frame.to_arrow(), predicate=on, source_alias="s", target_alias="t",
-                         commit_properties=self._commit(run_id))
+            target.merge(
+                frame.to_arrow(),
+                predicate=on,
+                source_alias="s",
+                target_alias="t",
+                commit_properties=self._commit(run_id),
+            )
             .when_matched_update_all(predicate=changed or None)
             .when_not_matched_insert_all()
             .when_not_matched_by_source_delete()

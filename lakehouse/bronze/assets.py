@@ -5,7 +5,6 @@ already loaded), so re-running or re-delivering an identical file changes nothin
 re-delivery replaces exactly its own day.
 """
 
-
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 
@@ -14,8 +13,8 @@ import polars as pl
 
 from lakehouse.bronze.checks import landing_check_specs, landing_complete, landing_fresh
 from lakehouse.lib.bronze import read_flights_file, read_jsonl_file, reference_frame, table_checksum
-from lakehouse.lib.files import sha256
 from lakehouse.lib.contracts import FLIGHTS_SOURCE_SCHEMA, REFERENCE_SOURCE_SCHEMAS
+from lakehouse.lib.files import sha256
 from lakehouse.metadata import delta_metadata
 from lakehouse.partitions import daily_partitions, partition_dates
 from lakehouse.resources import LakeStorage, SourceSystems
@@ -71,7 +70,7 @@ def daily_file_asset(name: str, source: dg.AssetSpec, suffix: str, parse: Parser
             if loaded.get(day) == sha256(content):
                 unchanged.append(day)
                 continue
-            frames.append(parse(content, landing.describe(path), day, now, context.run_id))
+            frames.append(parse(content, landing.describe(path), day, now, context.run.run_id))
             changed.append(day)
         # A day that was loaded and whose file is now gone is left as loaded: deletions are not deliveries.
         frame = pl.concat(frames, how="diagonal_relaxed") if frames else None
@@ -82,7 +81,7 @@ def daily_file_asset(name: str, source: dg.AssetSpec, suffix: str, parse: Parser
         }
         if frame is not None:
             write = lake.replace_dates(
-                f"bronze/{name}", frame, "_landing_date", changed, context.run_id, schema_merge=True
+                f"bronze/{name}", frame, "_landing_date", changed, context.run.run_id, schema_merge=True
             )
             metadata |= delta_metadata(write, frame)
             version = write.version
@@ -142,7 +141,9 @@ def reference_asset(source: dg.AssetSpec) -> dg.AssetsDefinition:
         deps=[source],
         code_version="1",
     )
-    def _asset(context: dg.AssetExecutionContext, sources: SourceSystems, lake: LakeStorage) -> dg.MaterializeResult:
+    def _asset(
+        context: dg.AssetExecutionContext, sources: SourceSystems, lake: LakeStorage
+    ) -> dg.MaterializeResult:
         columns, rows = sources.read_table(table)
         expected = list(REFERENCE_SOURCE_SCHEMAS[table])
         missing = [c for c in expected if c not in columns]
@@ -153,15 +154,21 @@ def reference_asset(source: dg.AssetSpec) -> dg.AssetsDefinition:
         checksum = table_checksum(rows, columns)
         current = lake.table(f"bronze/{table}")
         if current is not None:
-            loaded = lake.scan(f"bronze/{table}").select("_source_sha256").unique().collect()["_source_sha256"]
+            loaded = (
+                lake.scan(f"bronze/{table}").select("_source_sha256").unique().collect()["_source_sha256"]
+            )
             if loaded.to_list() == [checksum]:
                 context.log.info(f"{table}: unchanged since version {current.version()}")
                 return dg.MaterializeResult(
-                    metadata={"dagster/row_count": len(rows), "delta_version": current.version(), "unchanged": True},
+                    metadata={
+                        "dagster/row_count": len(rows),
+                        "delta_version": current.version(),
+                        "unchanged": True,
+                    },
                     data_version=dg.DataVersion(str(current.version())),
                 )
-        frame = reference_frame(rows, columns, table, checksum, datetime.now(UTC), context.run_id)
-        write = lake.overwrite(f"bronze/{table}", frame, context.run_id)
+        frame = reference_frame(rows, columns, table, checksum, datetime.now(UTC), context.run.run_id)
+        write = lake.overwrite(f"bronze/{table}", frame, context.run.run_id)
         return dg.MaterializeResult(
             metadata=delta_metadata(write, frame) | {"unchanged": False},
             data_version=dg.DataVersion(str(write.version)),

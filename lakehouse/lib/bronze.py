@@ -68,7 +68,9 @@ def read_flights_file(
     for number, line in enumerate(lines[1:], start=2):
         if line and line.count(",") != len(header) - 1:
             raise LandingFileError(
-                file, f"{line.count(',') + 1} fields where the header has {len(header)}: {line[:80]!r}", number
+                file,
+                f"{line.count(',') + 1} fields where the header has {len(header)}: {line[:80]!r}",
+                number,
             )
     frame = pl.read_csv(content, infer_schema=False).with_row_index("_source_line", offset=2)
     frame = frame.with_columns(pl.col("_source_line").cast(pl.Int64))

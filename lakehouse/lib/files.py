@@ -47,7 +47,7 @@ class FileStore:
         return f"{self.location.rstrip('/')}/{path}"
 
     def list(self, folder: str, suffix: str) -> list[LandedFile]:
-        """Files directly in ``folder`` whose names end in ``suffix``, sorted by path; none if it is absent."""
+        """Files directly in ``folder`` ending in ``suffix``, sorted by path; none if it is absent."""
         selector = pafs.FileSelector(self._full(folder), allow_not_found=True, recursive=False)
         prefix = f"{self._base.rstrip('/')}/"
         found = [

@@ -108,9 +108,7 @@ def typed_columns(schema: dict[str, pl.DataType]) -> list[pl.Expr]:
 
 def type_rules(schema: dict[str, pl.DataType], required: list[str]) -> list[Rule]:
     """Required values present, every present value parses as its type."""
-    rules = [
-        Rule("missing_value", _missing(name), pl.lit(f"{name} is missing")) for name in required
-    ]
+    rules = [Rule("missing_value", _missing(name), pl.lit(f"{name} is missing")) for name in required]
     rules += [
         Rule(
             "invalid_type",
@@ -191,9 +189,9 @@ def _local_to_utc(local: pl.Expr, zone: pl.Expr, zones: list[str]) -> pl.Expr:
     return pl.coalesce(
         [
             pl.when(zone == name).then(
-                local.dt.replace_time_zone(name, ambiguous="earliest", non_existent="null").dt.convert_time_zone(
-                    "UTC"
-                )
+                local.dt.replace_time_zone(
+                    name, ambiguous="earliest", non_existent="null"
+                ).dt.convert_time_zone("UTC")
             )
             for name in zones
         ]
@@ -213,11 +211,30 @@ def clean_flights(bronze: pl.LazyFrame, airport_zones: dict[str, str]) -> Cleane
     so a flight to an airport of unknown zone keeps null arrival timestamps (its delays stay exact).
     """
     columns = list(FLIGHTS_SOURCE_SCHEMA)
-    required = ["year", "month", "day", "carrier", "flight", "origin", "dest", "sched_dep_time",
-                 "sched_arr_time", "distance", "hour", "minute", "time_hour"]
-    typed = _rename_raw(bronze, columns).with_columns(typed_columns(FLIGHTS_SOURCE_SCHEMA)).with_columns(
-        flight_date=pl.date("year", "month", "day"),
-        sched_hour_at=pl.col("time_hour").str.to_datetime("%Y-%m-%dT%H:%M:%SZ", strict=False, time_zone="UTC"),
+    required = [
+        "year",
+        "month",
+        "day",
+        "carrier",
+        "flight",
+        "origin",
+        "dest",
+        "sched_dep_time",
+        "sched_arr_time",
+        "distance",
+        "hour",
+        "minute",
+        "time_hour",
+    ]
+    typed = (
+        _rename_raw(bronze, columns)
+        .with_columns(typed_columns(FLIGHTS_SOURCE_SCHEMA))
+        .with_columns(
+            flight_date=pl.date("year", "month", "day"),
+            sched_hour_at=pl.col("time_hour").str.to_datetime(
+                "%Y-%m-%dT%H:%M:%SZ", strict=False, time_zone="UTC"
+            ),
+        )
     )
     rules = type_rules(FLIGHTS_SOURCE_SCHEMA, required)
     rules.append(
@@ -244,17 +261,30 @@ def clean_flights(bronze: pl.LazyFrame, airport_zones: dict[str, str]) -> Cleane
     ]
     rules += range_rules(FLIGHT_RANGES)
     rules += [
-        Rule("invalid_code", ~pl.col("carrier").str.contains(r"^[A-Z0-9]{2}$"),
-             pl.format("carrier={} is not a two-character code", pl.col("carrier"))),
-        Rule("invalid_code", ~pl.col("origin").str.contains(r"^[A-Z0-9]{3}$"),
-             pl.format("origin={} is not a three-character code", pl.col("origin"))),
-        Rule("invalid_code", ~pl.col("dest").str.contains(r"^[A-Z0-9]{3}$"),
-             pl.format("dest={} is not a three-character code", pl.col("dest"))),
+        Rule(
+            "invalid_code",
+            ~pl.col("carrier").str.contains(r"^[A-Z0-9]{2}$"),
+            pl.format("carrier={} is not a two-character code", pl.col("carrier")),
+        ),
+        Rule(
+            "invalid_code",
+            ~pl.col("origin").str.contains(r"^[A-Z0-9]{3}$"),
+            pl.format("origin={} is not a three-character code", pl.col("origin")),
+        ),
+        Rule(
+            "invalid_code",
+            ~pl.col("dest").str.contains(r"^[A-Z0-9]{3}$"),
+            pl.format("dest={} is not a three-character code", pl.col("dest")),
+        ),
         Rule(
             "inconsistent_schedule",
             pl.col("hour") * 100 + pl.col("minute") != pl.col("sched_dep_time"),
-            pl.format("hour={} minute={} disagree with sched_dep_time={}", pl.col("hour"), pl.col("minute"),
-                      pl.col("sched_dep_time")),
+            pl.format(
+                "hour={} minute={} disagree with sched_dep_time={}",
+                pl.col("hour"),
+                pl.col("minute"),
+                pl.col("sched_dep_time"),
+            ),
         ),
     ]
     checked = first_broken_rule(typed, rules).with_columns(_landing_order=pl.col("_landing_date")).collect()
@@ -265,17 +295,22 @@ def clean_flights(bronze: pl.LazyFrame, airport_zones: dict[str, str]) -> Cleane
     sched_dep_at = pl.col("sched_hour_at") + pl.duration(minutes=pl.col("minute"))
     arrival_local = pl.col("flight_date").cast(pl.Datetime("us")) + _clock("sched_arr_time")
     arrival_same_day = _local_to_utc(arrival_local, dest_zone, zones)
-    flights = rows.lazy().with_columns(sched_dep_at=sched_dep_at, _arr=arrival_same_day).with_columns(
-        # An arrival clock time earlier than the departure means the flight lands the next day.
-        sched_arr_at=pl.when(pl.col("_arr") < pl.col("sched_dep_at"))
-        .then(pl.col("_arr") + pl.duration(days=1))
-        .otherwise(pl.col("_arr")),
-        cancelled=pl.col("dep_time").is_null() & pl.col("dep_delay").is_null(),
-    ).with_columns(
-        dep_at=pl.col("sched_dep_at") + pl.duration(minutes=pl.col("dep_delay")),
-        arr_at=pl.col("sched_arr_at") + pl.duration(minutes=pl.col("arr_delay")),
-        diverted=~pl.col("cancelled") & pl.col("arr_delay").is_null(),
-        flight_id=pl.format("{}-{}-{}-{}", "flight_date", "carrier", "flight", "origin"),
+    flights = (
+        rows.lazy()
+        .with_columns(sched_dep_at=sched_dep_at, _arr=arrival_same_day)
+        .with_columns(
+            # An arrival clock time earlier than the departure means the flight lands the next day.
+            sched_arr_at=pl.when(pl.col("_arr") < pl.col("sched_dep_at"))
+            .then(pl.col("_arr") + pl.duration(days=1))
+            .otherwise(pl.col("_arr")),
+            cancelled=pl.col("dep_time").is_null() & pl.col("dep_delay").is_null(),
+        )
+        .with_columns(
+            dep_at=pl.col("sched_dep_at") + pl.duration(minutes=pl.col("dep_delay")),
+            arr_at=pl.col("sched_arr_at") + pl.duration(minutes=pl.col("arr_delay")),
+            diverted=~pl.col("cancelled") & pl.col("arr_delay").is_null(),
+            flight_id=pl.format("{}-{}-{}-{}", "flight_date", "carrier", "flight", "origin"),
+        )
     )
     return Cleaned(flights.select(SILVER_FLIGHTS_COLUMNS).collect(), quarantine)
 
@@ -311,10 +346,7 @@ def clean_weather(bronze: pl.LazyFrame) -> Cleaned:
     frame = bronze.collect()
     parsed = [_json_fields(raw) for raw in frame["_raw"]]
     fields = pl.DataFrame(
-        [
-            {f"{c}__raw": (p.get(c) if isinstance(p, dict) else None) for c in columns}
-            for p in parsed
-        ],
+        [{f"{c}__raw": (p.get(c) if isinstance(p, dict) else None) for c in columns} for p in parsed],
         schema={f"{c}__raw": pl.String for c in columns},
     )
     parse_error = pl.Series("_parse_error", [None if isinstance(p, dict) else p for p in parsed], pl.String)
@@ -325,7 +357,9 @@ def clean_weather(bronze: pl.LazyFrame) -> Cleaned:
         .with_columns(typed_columns(WEATHER_SOURCE_SCHEMA))
         .with_columns(
             observation_date=pl.date("year", "month", "day"),
-            observed_at=pl.col("time_hour").str.to_datetime("%Y-%m-%dT%H:%M:%SZ", strict=False, time_zone="UTC"),
+            observed_at=pl.col("time_hour").str.to_datetime(
+                "%Y-%m-%dT%H:%M:%SZ", strict=False, time_zone="UTC"
+            ),
         )
     )
     rules = [Rule("malformed_json", pl.col("_parse_error").is_not_null(), pl.col("_parse_error"))]
@@ -339,11 +373,15 @@ def clean_weather(bronze: pl.LazyFrame) -> Cleaned:
         Rule(
             "date_outside_file_day",
             pl.col("observation_date") != pl.col("_landing_date"),
-            pl.format("observation date {} in the file for {}", pl.col("observation_date"),
-                      pl.col("_landing_date")),
+            pl.format(
+                "observation date {} in the file for {}", pl.col("observation_date"), pl.col("_landing_date")
+            ),
         ),
-        Rule("invalid_code", ~pl.col("origin").str.contains(r"^[A-Z0-9]{3}$"),
-             pl.format("origin={} is not a three-character code", pl.col("origin"))),
+        Rule(
+            "invalid_code",
+            ~pl.col("origin").str.contains(r"^[A-Z0-9]{3}$"),
+            pl.format("origin={} is not a three-character code", pl.col("origin")),
+        ),
     ]
     rules += range_rules(WEATHER_RANGES)
     checked = first_broken_rule(typed, rules).with_columns(_landing_order=pl.col("_landing_date")).collect()
@@ -374,7 +412,9 @@ def clean_reference(table: str, bronze: pl.LazyFrame) -> Cleaned:
             )
         )
     checked = first_broken_rule(typed, rules).with_columns(_landing_order=pl.lit(0)).collect()
-    rows, quarantine = _split(checked, REFERENCE_KEYS[table], table, _raw_json(columns), pl.lit(None, pl.Date))
+    rows, quarantine = _split(
+        checked, REFERENCE_KEYS[table], table, _raw_json(columns), pl.lit(None, pl.Date)
+    )
     return Cleaned(rows.select([*columns, "_source_line", "_run_id", "_loaded_at"]), quarantine)
 
 

@@ -5,12 +5,11 @@ broke, to its own slice of the shared quarantine table (``source_table`` and day
 are recorded as materializations of ``silver/quarantine``, so the UI shows them there too.
 """
 
-
 from collections.abc import Callable
 
 import dagster as dg
-import polars as pl
 import pandera.polars as pa
+import polars as pl
 
 from lakehouse.bronze import assets as bronze
 from lakehouse.lib.contracts import REFERENCE_KEYS
@@ -54,11 +53,20 @@ def write_quarantine(
     """Replace this table's (and these days') slice of the quarantine, and say so in the UI."""
     if dates is None:
         write = lake.replace_where(
-            QUARANTINE_TABLE, rejected, f"source_table = '{source_table}'", QUARANTINE_PARTITIONS, context.run_id
+            QUARANTINE_TABLE,
+            rejected,
+            f"source_table = '{source_table}'",
+            QUARANTINE_PARTITIONS,
+            context.run.run_id,
         )
     else:
         write = lake.replace_dates(
-            QUARANTINE_TABLE, rejected, "partition_date", dates, context.run_id, scope={"source_table": source_table}
+            QUARANTINE_TABLE,
+            rejected,
+            "partition_date",
+            dates,
+            context.run.run_id,
+            scope={"source_table": source_table},
         )
     by_rule = dict(rejected.group_by("rule").len().sort("rule").iter_rows())
     context.log_event(
@@ -120,12 +128,13 @@ def daily_silver_asset(
         dates = partition_dates(context)
         source = lake.scan(f"bronze/{name}").filter(pl.col("_landing_date").is_in(dates))
         cleaned = clean(source, lake)
-        write = lake.replace_dates(table, cleaned.rows, date_column, dates, context.run_id)
+        write = lake.replace_dates(table, cleaned.rows, date_column, dates, context.run.run_id)
         quarantine_write, by_rule = write_quarantine(context, lake, cleaned.quarantine, name, dates)
 
         bronze_counts = checks.counts_by(source.select("_landing_date").collect(), "_landing_date")
         silver_counts = checks.counts_by(
-            lake.scan(table).filter(pl.col(date_column).is_in(dates)).select(date_column).collect(), date_column
+            lake.scan(table).filter(pl.col(date_column).is_in(dates)).select(date_column).collect(),
+            date_column,
         )
         return dg.MaterializeResult(
             metadata=delta_metadata(write, cleaned.rows)
@@ -139,7 +148,9 @@ def daily_silver_asset(
             check_results=[
                 checks.schema_check(key, cleaned.rows, model),
                 checks.unique_check(key, cleaned.rows, key_columns),
-                checks.conservation_check(key, bronze_counts, silver_counts, _quarantined_counts(lake, name, dates)),
+                checks.conservation_check(
+                    key, bronze_counts, silver_counts, _quarantined_counts(lake, name, dates)
+                ),
                 checks.referential_check(key, cleaned.rows, references(lake)),
             ],
         )
@@ -166,16 +177,22 @@ def reference_silver_asset(upstream: dg.AssetsDefinition) -> dg.AssetsDefinition
     def _asset(context: dg.AssetExecutionContext, lake: LakeStorage) -> dg.MaterializeResult:
         source = lake.scan(f"bronze/{name}")
         cleaned = clean_reference(name, source)
-        write, merged = lake.merge(f"silver/{name}", cleaned.rows, keys, context.run_id)
+        write, merged = lake.merge(f"silver/{name}", cleaned.rows, keys, context.run.run_id)
         quarantine_write, by_rule = write_quarantine(context, lake, cleaned.quarantine, name, None)
         bronze_rows = source.select(pl.len()).collect().item()
         silver_rows = lake.scan(f"silver/{name}").select(pl.len()).collect().item()
         quarantined = (
-            lake.scan(QUARANTINE_TABLE).filter(pl.col("source_table") == name).select(pl.len()).collect().item()
+            lake.scan(QUARANTINE_TABLE)
+            .filter(pl.col("source_table") == name)
+            .select(pl.len())
+            .collect()
+            .item()
         )
 
         def ledger(rows: int) -> pl.DataFrame:
-            return pl.DataFrame({"partition": [name], "rows": [rows]}, schema={"partition": pl.String, "rows": pl.Int64})
+            return pl.DataFrame(
+                {"partition": [name], "rows": [rows]}, schema={"partition": pl.String, "rows": pl.Int64}
+            )
 
         return dg.MaterializeResult(
             metadata=delta_metadata(write, cleaned.rows)
@@ -198,7 +215,9 @@ def reference_silver_asset(upstream: dg.AssetsDefinition) -> dg.AssetsDefinition
     return _asset
 
 
-planes, airports, airlines = (reference_silver_asset(a) for a in (bronze.planes, bronze.airports, bronze.airlines))
+planes, airports, airlines = (
+    reference_silver_asset(a) for a in (bronze.planes, bronze.airports, bronze.airlines)
+)
 
 
 def _keys(lake: LakeStorage, table: str, column: str) -> pl.Series:

@@ -22,29 +22,48 @@ REFERENTIAL_INTEGRITY = "referential_integrity"
 
 def check_specs(asset_key: dg.AssetKey, key_columns: list[str], references: bool) -> list[dg.AssetCheckSpec]:
     specs = [
-        dg.AssetCheckSpec(SCHEMA, asset=asset_key, blocking=True,
-                          description="Every written row matches the table's pandera model (types, ranges, nulls)."),
-        dg.AssetCheckSpec(UNIQUE_KEYS, asset=asset_key, blocking=True,
-                          description=f"No two rows share a key ({', '.join(key_columns)})."),
-        dg.AssetCheckSpec(ROW_CONSERVATION, asset=asset_key, blocking=True,
-                          description="Per partition, bronze rows = silver rows + quarantined rows."),
+        dg.AssetCheckSpec(
+            SCHEMA,
+            asset=asset_key,
+            blocking=True,
+            description="Every written row matches the table's pandera model (types, ranges, nulls).",
+        ),
+        dg.AssetCheckSpec(
+            UNIQUE_KEYS,
+            asset=asset_key,
+            blocking=True,
+            description=f"No two rows share a key ({', '.join(key_columns)}).",
+        ),
+        dg.AssetCheckSpec(
+            ROW_CONSERVATION,
+            asset=asset_key,
+            blocking=True,
+            description="Per partition, bronze rows = silver rows + quarantined rows.",
+        ),
     ]
     if references:
         specs.append(
-            dg.AssetCheckSpec(REFERENTIAL_INTEGRITY, asset=asset_key,
-                              description="Codes point at known reference rows (warns with counts and examples).")
+            dg.AssetCheckSpec(
+                REFERENTIAL_INTEGRITY,
+                asset=asset_key,
+                description="Codes point at known reference rows (warns with counts and examples).",
+            )
         )
     return specs
 
 
-def schema_check(asset_key: dg.AssetKey, frame: pl.DataFrame, model: type[pa.DataFrameModel]) -> dg.AssetCheckResult:
+def schema_check(
+    asset_key: dg.AssetKey, frame: pl.DataFrame, model: type[pa.DataFrameModel]
+) -> dg.AssetCheckResult:
     try:
         model.validate(frame, lazy=True)
     except pa.errors.SchemaErrors as errors:
         cases = errors.failure_cases
         summary = cases.group_by("column", "check").len().sort("len", descending=True)
         return dg.AssetCheckResult(
-            check_name=SCHEMA, asset_key=asset_key, passed=False,
+            check_name=SCHEMA,
+            asset_key=asset_key,
+            passed=False,
             description=f"{cases.height} value(s) break {model.__name__}",
             metadata={
                 "failures_by_check": dg.MetadataValue.md(markdown_table(summary, 30)),
@@ -52,7 +71,9 @@ def schema_check(asset_key: dg.AssetKey, frame: pl.DataFrame, model: type[pa.Dat
             },
         )
     return dg.AssetCheckResult(
-        check_name=SCHEMA, asset_key=asset_key, passed=True,
+        check_name=SCHEMA,
+        asset_key=asset_key,
+        passed=True,
         description=f"{frame.height:,} row(s) match {model.__name__}",
     )
 
@@ -60,10 +81,14 @@ def schema_check(asset_key: dg.AssetKey, frame: pl.DataFrame, model: type[pa.Dat
 def unique_check(asset_key: dg.AssetKey, frame: pl.DataFrame, key: list[str]) -> dg.AssetCheckResult:
     repeated = frame.group_by(key).len().filter(pl.col("len") > 1).sort("len", descending=True)
     return dg.AssetCheckResult(
-        check_name=UNIQUE_KEYS, asset_key=asset_key, passed=repeated.height == 0,
+        check_name=UNIQUE_KEYS,
+        asset_key=asset_key,
+        passed=repeated.height == 0,
         description=f"{repeated.height} key(s) repeat" if repeated.height else "every key is unique",
-        metadata={"repeated_keys": repeated.height,
-                  "examples": dg.MetadataValue.md(markdown_table(repeated, 10))},
+        metadata={
+            "repeated_keys": repeated.height,
+            "examples": dg.MetadataValue.md(markdown_table(repeated, 10)),
+        },
     )
 
 
@@ -82,13 +107,19 @@ def conservation_check(
     unbalanced = ledger.filter(pl.col("difference") != 0)
     totals = ledger.select(pl.col("bronze", "silver", "quarantined").sum()).row(0, named=True)
     return dg.AssetCheckResult(
-        check_name=ROW_CONSERVATION, asset_key=asset_key, passed=unbalanced.height == 0,
+        check_name=ROW_CONSERVATION,
+        asset_key=asset_key,
+        passed=unbalanced.height == 0,
         description=(
-            f"{unbalanced.height} partition(s) do not balance" if unbalanced.height
-            else f"{totals['bronze']:,} bronze = {totals['silver']:,} silver + {totals['quarantined']:,} quarantined"
+            f"{unbalanced.height} partition(s) do not balance"
+            if unbalanced.height
+            else f"{totals['bronze']:,} bronze = {totals['silver']:,} silver"
+            f" + {totals['quarantined']:,} quarantined"
         ),
-        metadata={**{f"{k}_rows": v for k, v in totals.items()},
-                  "unbalanced": dg.MetadataValue.md(markdown_table(unbalanced, 20))},
+        metadata={
+            **{f"{k}_rows": v for k, v in totals.items()},
+            "unbalanced": dg.MetadataValue.md(markdown_table(unbalanced, 20)),
+        },
     )
 
 
@@ -101,7 +132,9 @@ def referential_check(
     for column, (table, keys) in relations.items():
         orphans = (
             frame.filter(pl.col(column).is_not_null() & ~pl.col(column).is_in(keys.implode()))
-            .group_by(column).len().sort("len", descending=True)
+            .group_by(column)
+            .len()
+            .sort("len", descending=True)
         )
         rows = int(orphans["len"].sum()) if orphans.height else 0
         metadata[f"{column}_not_in_{table}_rows"] = rows
@@ -110,7 +143,9 @@ def referential_check(
             problems.append(f"{rows:,} row(s) with {orphans.height} {column} value(s) not in {table}")
             metadata[f"{column}_examples"] = dg.MetadataValue.md(markdown_table(orphans, 10))
     return dg.AssetCheckResult(
-        check_name=REFERENTIAL_INTEGRITY, asset_key=asset_key, passed=not problems,
+        check_name=REFERENTIAL_INTEGRITY,
+        asset_key=asset_key,
+        passed=not problems,
         severity=dg.AssetCheckSeverity.WARN,
         description="; ".join(problems) if problems else "every reference resolves",
         metadata=metadata,

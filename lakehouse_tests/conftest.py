@@ -1,0 +1,54 @@
+"""Shared fixtures: a few real days landed once per session, and resources under ``tmp_path``.
+
+Tests run against real Delta tables and a real SQLite database in temporary folders, never mocks.
+"""
+
+from __future__ import annotations
+
+import shutil
+import warnings
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from lakehouse.resources import LakeStorage, SourceSystems
+from lakehouse.sources.replay import replay
+
+warnings.filterwarnings("ignore", category=dg.BetaWarning)
+
+# Two ordinary January days, the day with the 1,048 mph wind reading, and the day daylight saving ends.
+TEST_DAYS = [date(2013, 1, 1), date(2013, 1, 2), date(2013, 2, 12), date(2013, 11, 3)]
+
+
+@pytest.fixture(scope="session")
+def landed_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The test days landed by the real replay, shared read-only by the session."""
+    root = tmp_path_factory.mktemp("landed")
+    for day in TEST_DAYS:
+        replay(str(root / "landing"), root / "sources" / "operational.sqlite", day, day)
+    return root
+
+
+@pytest.fixture
+def landed(landed_once: Path, tmp_path: Path) -> Path:
+    """A private copy of the landed test days that a test may change."""
+    target = tmp_path / "data"
+    shutil.copytree(landed_once, target)
+    return target
+
+
+@pytest.fixture
+def resources(landed: Path) -> dict[str, dg.ConfigurableResource]:
+    return {
+        "sources": SourceSystems(
+            landing_uri=str(landed / "landing"), database_path=str(landed / "sources" / "operational.sqlite")
+        ),
+        "lake": LakeStorage(root=str(landed / "lake")),
+    }
+
+
+@pytest.fixture
+def lake(resources) -> LakeStorage:
+    return resources["lake"]

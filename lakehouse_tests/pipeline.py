@@ -1,0 +1,60 @@
+"""Running the bronze and silver assets in-process, as the tests and the CLI test need them."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date
+
+import dagster as dg
+import polars as pl
+
+from lakehouse.bronze import assets as bronze
+from lakehouse.resources import LakeStorage
+from lakehouse.silver import assets as silver
+
+INGEST_ASSETS = [
+    bronze.flights, bronze.weather, bronze.planes, bronze.airports, bronze.airlines,
+    silver.quarantine, silver.flights, silver.weather, silver.planes, silver.airports, silver.airlines,
+]  # fmt: skip
+
+TABLES = [
+    "bronze/flights",
+    "bronze/weather",
+    "bronze/planes",
+    "silver/flights",
+    "silver/weather",
+    "silver/planes",
+    "silver/airports",
+    "silver/airlines",
+    "silver/quarantine",
+]
+
+
+def ingest(resources: dict, start: date, end: date | None = None, **kwargs) -> dg.ExecuteInProcessResult:
+    """Materialize bronze and silver for the days ``start`` through ``end`` in one run."""
+    return dg.materialize(
+        INGEST_ASSETS,
+        resources=resources,
+        tags={
+            "dagster/asset_partition_range_start": start.isoformat(),
+            "dagster/asset_partition_range_end": (end or start).isoformat(),
+        },
+        **kwargs,
+    )
+
+
+def content_hash(lake: LakeStorage, table: str) -> str:
+    """A hash of a table's rows, independent of file layout and row order."""
+    frame = lake.scan(table).collect()
+    return hashlib.sha256(frame.sort(frame.columns).write_csv().encode()).hexdigest()
+
+
+def check_result(result: dg.ExecuteInProcessResult, asset: str, check: str) -> dg.AssetCheckEvaluation:
+    key = dg.AssetKey(asset.split("/"))
+    found = [e for e in result.get_asset_check_evaluations() if e.asset_key == key and e.check_name == check]
+    assert found, f"no evaluation of {asset}:{check}"
+    return found[-1]
+
+
+def rows_for(lake: LakeStorage, table: str, column: str, day: date) -> pl.DataFrame:
+    return lake.scan(table).filter(pl.col(column) == day).collect()

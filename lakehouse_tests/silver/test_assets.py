@@ -1,0 +1,126 @@
+"""The bronze and silver assets on real landed days, real Delta tables and a real SQLite database."""
+
+import sqlite3
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from lakehouse.lib.bronze import LandingFileError
+from lakehouse.sources.replay import flights_path, weather_path
+from lakehouse_tests.pipeline import TABLES, check_result, content_hash, ingest, rows_for
+
+JAN1, JAN2, FEB12, NOV3 = date(2013, 1, 1), date(2013, 1, 2), date(2013, 2, 12), date(2013, 11, 3)
+
+
+def source_lines(landed: Path, day: date) -> int:
+    return len((landed / "landing" / flights_path(day)).read_text().splitlines()) - 1
+
+
+def test_a_two_day_run_accounts_for_every_row(landed, resources, lake):
+    result = ingest(resources, JAN1, JAN2)
+    assert result.success
+    for day in (JAN1, JAN2):
+        bronze = rows_for(lake, "bronze/flights", "_landing_date", day)
+        flights = rows_for(lake, "silver/flights", "flight_date", day)
+        assert bronze.height == source_lines(landed, day)
+        assert flights.height == bronze.height  # the real January days hold no bad flight
+    for table, check in [
+        ("silver/flights", "schema"),
+        ("silver/flights", "unique_keys"),
+        ("silver/flights", "row_conservation"),
+        ("silver/weather", "row_conservation"),
+        ("silver/planes", "row_conservation"),
+    ]:
+        assert check_result(result, table, check).passed, (table, check)
+    references = check_result(result, "silver/flights", "referential_integrity")
+    assert not references.passed  # real data: tails missing from planes, warned, not failed
+    assert references.metadata["tailnum_not_in_planes_rows"].value > 0
+    assert lake.scan("silver/planes").select(pl.len()).collect().item() == 3322
+
+
+def test_running_twice_changes_no_table(resources, lake):
+    ingest(resources, JAN1, JAN2)
+    before = {t: content_hash(lake, t) for t in TABLES}
+    bronze_version = lake.version("bronze/flights")
+    result = ingest(resources, JAN1, JAN2)
+    assert result.success
+    assert {t: content_hash(lake, t) for t in TABLES} == before
+    assert lake.version("bronze/flights") == bronze_version  # unchanged files are not reloaded
+
+
+def test_impossible_wind_is_quarantined_and_rows_balance(resources, lake):
+    result = ingest(resources, FEB12)
+    quarantined = lake.scan("silver/quarantine").filter(pl.col("source_table") == "weather").collect()
+    assert quarantined["rule"].to_list() == ["out_of_range"]
+    assert "wind_speed=1048.36" in quarantined["detail"][0]
+    assert quarantined["partition_date"][0] == FEB12
+    conservation = check_result(result, "silver/weather", "row_conservation")
+    assert conservation.passed
+    assert conservation.metadata["quarantined_rows"].value == 1
+
+
+def test_daylight_saving_end_keeps_both_repeated_hours(resources, lake):
+    assert ingest(resources, NOV3).success
+    weather = rows_for(lake, "silver/weather", "observation_date", NOV3)
+    bronze = rows_for(lake, "bronze/weather", "_landing_date", NOV3)
+    assert weather.height == bronze.height
+    # 01:00 local happened twice: 05:00 and 06:00 UTC, both kept.
+    repeated = weather.filter((pl.col("origin") == "EWR") & (pl.col("observed_at").dt.hour().is_in([5, 6])))
+    assert repeated.height == 2
+
+
+def test_a_corrected_redelivery_replaces_only_its_day(landed, resources, lake):
+    ingest(resources, JAN1, JAN2)
+    jan1 = content_hash(lake, "silver/flights"), rows_for(lake, "silver/flights", "flight_date", JAN1)
+    file = landed / "landing" / flights_path(JAN2)
+    header, first, *rest = file.read_text().splitlines()
+    broken = first.split(",")
+    broken[5] = "late"  # dep_delay
+    file.write_text("\n".join([header, first, *rest[:-1], first, ",".join(broken)]) + "\n")
+
+    result = ingest(resources, JAN2)
+    assert result.success
+    assert rows_for(lake, "silver/flights", "flight_date", JAN1).equals(jan1[1])
+    quarantined = lake.scan("silver/quarantine").filter(pl.col("source_table") == "flights").collect()
+    assert sorted(quarantined["rule"].to_list()) == ["duplicate_key", "invalid_type"]
+    assert "dep_delay=late" in quarantined.filter(pl.col("rule") == "invalid_type")["detail"][0]
+    assert check_result(result, "silver/flights", "row_conservation").passed
+    assert rows_for(lake, "silver/flights", "flight_date", JAN2).height == len(rest) - 1 + 1
+
+
+def test_an_unreadable_file_fails_its_day_and_touches_nothing_else(landed, resources, lake):
+    ingest(resources, JAN1)
+    version = lake.version("bronze/flights")
+    (landed / "landing" / flights_path(JAN2)).write_bytes(b"year;month;day\n2013;1;2\n")
+    with pytest.raises(LandingFileError, match=r"flights/2013-01-02\.csv, line 1: missing column"):
+        ingest(resources, JAN2)
+    assert lake.version("bronze/flights") == version
+    assert rows_for(lake, "bronze/flights", "_landing_date", JAN2).height == 0
+
+
+def test_a_day_without_its_file_is_loaded_empty_and_warned(landed, resources, lake):
+    (landed / "landing" / weather_path(JAN2)).unlink()
+    result = ingest(resources, JAN1, JAN2)
+    assert result.success
+    complete = check_result(result, "bronze/weather", "landing_complete")
+    assert not complete.passed
+    assert complete.metadata["missing_files"].value == ["weather/2013-01-02.jsonl"]
+    assert rows_for(lake, "silver/weather", "observation_date", JAN2).height == 0
+
+
+def test_reference_duplicates_in_the_database_are_quarantined(landed, resources, lake):
+    with sqlite3.connect(landed / "sources" / "operational.sqlite") as connection:
+        connection.execute("INSERT INTO planes SELECT * FROM planes WHERE tailnum = 'N10156'")
+    assert ingest(resources, JAN1).success
+    quarantined = lake.scan("silver/quarantine").filter(pl.col("source_table") == "planes").collect()
+    assert quarantined["rule"].to_list() == ["duplicate_key"]
+    assert lake.scan("silver/planes").select(pl.len()).collect().item() == 3322
+
+
+def test_a_missing_reference_table_names_the_database_and_table(landed, resources):
+    with sqlite3.connect(landed / "sources" / "operational.sqlite") as connection:
+        connection.execute("DROP TABLE airlines")
+    with pytest.raises(LookupError, match=r"operational\.sqlite has no table 'airlines'"):
+        ingest(resources, JAN1)
