@@ -12,7 +12,7 @@ export DAGSTER_HOME := $(CURDIR)/data/dagster_home
 # them, 40 s on SQLite). Dagster's trade-off: a failed run marks the run failed, not each of its days.
 export DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS := true
 
-.PHONY: install demo test dev lint bench clean clean-data
+.PHONY: install demo test dev lint clean clean-data
 
 $(BIN)/.installed: pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
