@@ -9,6 +9,7 @@ Runs `ingest_job` with `dagster job execute` against a fresh lake and a fresh SQ
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import statistics
@@ -34,12 +35,32 @@ def run_once(landing: Path, database: Path) -> tuple[float, float]:
             "LAKEHOUSE_SOURCE_DATABASE": str(database),
             "LAKEHOUSE_LAKE_URI": str(Path(scratch) / "lake"),
         }
-        tags = '{"dagster/asset_partition_range_start": "2013-01-01", "dagster/asset_partition_range_end": "2013-12-31"}'
+        tags = json.dumps(
+            {
+                "dagster/asset_partition_range_start": "2013-01-01",
+                "dagster/asset_partition_range_end": "2013-12-31",
+            }
+        )
         started = time.perf_counter()
         subprocess.run(
-            [sys.executable, "-m", "dagster", "job", "execute", "-m", "lakehouse.definitions", "-j", "ingest_job",
-             "-c", str(PROJECT / "lakehouse" / "run_config" / "quiet.yaml"), "--tags", tags],
-            env=env, check=True, capture_output=True,
+            [
+                sys.executable,
+                "-m",
+                "dagster",
+                "job",
+                "execute",
+                "-m",
+                "lakehouse.definitions",
+                "-j",
+                "ingest_job",
+                "-c",
+                str(PROJECT / "lakehouse" / "run_config" / "quiet.yaml"),
+                "--tags",
+                tags,
+            ],
+            env=env,
+            check=True,
+            capture_output=True,
         )
         elapsed = time.perf_counter() - started
     peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
@@ -57,7 +78,9 @@ def main() -> None:
     replay(str(landing), database, date(2013, 1, 1), date(2013, 12, 31))
     times, peaks = zip(*(run_once(landing, database) for _ in range(args.repeat)), strict=True)
     print(f"full-year bronze+silver (ingest_job, 336,776 flights, 26,115 weather rows), {args.repeat} runs:")
-    print(f"  wall time  median {statistics.median(times):.1f} s  (min {min(times):.1f}, max {max(times):.1f})")
+    print(
+        f"  wall time  median {statistics.median(times):.1f} s  (min {min(times):.1f}, max {max(times):.1f})"
+    )
     print(f"  peak RSS   {max(peaks):.0f} MiB")
 
 

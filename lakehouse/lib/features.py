@@ -1,0 +1,295 @@
+"""The features of a flight, as known one hour before its scheduled departure.
+
+One definition serves training (``gold/flight_features``), batch scoring and any online scoring:
+``flight_features(flights, history, weather, planes, zones)`` takes the flights to score and the
+history they may look at, and uses only what was known at each flight's prediction time:
+
+- an outcome (departure delay, late arrival, cancellation) counts only once it happened:
+  ``departed_at`` for departures, ``outcome_known_at`` for the label;
+- weather is the latest observation at or before the prediction time, at most ``WEATHER_MAX_LAG`` old;
+- the schedule (which flights are planned, by which plane) is known in advance.
+
+Rolling counts use cumulative sums and as-of joins instead of a join per flight, so the cost grows
+with the flights scored plus their 28-day window, not with the square of the history.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import polars as pl
+
+PREDICTION_LEAD = timedelta(hours=1)
+WEATHER_MAX_LAG = timedelta(hours=3)
+CONGESTION_WINDOW = timedelta(hours=2)
+HISTORY_DAYS = 28
+LATE_MINUTES = 15
+
+# The history a day's features need: this many days before it (the rolling window and one more day).
+HISTORY_LOOKBACK_DAYS = HISTORY_DAYS + 1
+
+WEATHER_FEATURES = [
+    "temp",
+    "dewp",
+    "humid",
+    "wind_dir",
+    "wind_speed",
+    "wind_gust",
+    "precip",
+    "pressure",
+    "visib",
+]
+FEATURE_COLUMNS = [
+    "dep_hour", "weekday", "month", "carrier", "origin", "dest", "distance",
+    *(f"weather_{c}" for c in WEATHER_FEATURES), "weather_age_minutes",
+    "plane_known", "plane_age", "plane_seats", "plane_engines",
+    "origin_departures_2h", "origin_mean_dep_delay_2h",
+    "route_flights_28d", "route_late_rate_28d", "carrier_flights_28d", "carrier_late_rate_28d",
+    "plane_flights_before_today", "plane_departed_today", "plane_mean_dep_delay_today",
+]  # fmt: skip
+CATEGORICAL_FEATURES = ["carrier", "origin", "dest"]
+
+
+def with_outcomes(flights: pl.LazyFrame) -> pl.LazyFrame:
+    """Add ``late`` (the label) and ``outcome_known_at`` (when the label became a fact).
+
+    A flight is late if it arrived 15 or more minutes late, or was cancelled or diverted. Its outcome
+    is known at arrival (or, where the arrival zone is unknown, at departure plus air time); a
+    cancellation at its scheduled departure; a diversion at its scheduled arrival. Knowledge is capped
+    at the end of the day after the flight's date, so anything older than the window is always known.
+    """
+    known = (
+        pl.when(pl.col("cancelled"))
+        .then(pl.col("sched_dep_at"))
+        .otherwise(
+            pl.coalesce(
+                pl.col("arr_at"),
+                pl.col("dep_at") + pl.duration(minutes=pl.col("air_time")),
+                pl.col("sched_arr_at"),
+                pl.col("dep_at") + pl.duration(hours=12),
+            )
+        )
+    )
+    end_of_next_day = (
+        (pl.col("flight_date") + pl.duration(days=2)).cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+    )
+    return flights.with_columns(
+        late=(pl.col("arr_delay") >= LATE_MINUTES) | pl.col("cancelled") | pl.col("diverted"),
+        outcome_known_at=pl.min_horizontal(known, end_of_next_day),
+    )
+
+
+def _local_hour(at: pl.Expr, zone: pl.Expr, zones: list[str]) -> pl.Expr:
+    """The hour of ``at`` on the local clock of each row's zone (UTC where the zone is unknown)."""
+    return pl.coalesce(
+        [pl.when(zone == name).then(at.dt.convert_time_zone(name).dt.hour()) for name in zones]
+        + [at.dt.hour()]
+    )
+
+
+def _running_totals(
+    targets: pl.LazyFrame,
+    events: pl.LazyFrame,
+    at: str,
+    event_time: str,
+    by: list[str],
+    sums: dict[str, str],
+    prefix: str,
+) -> pl.LazyFrame:
+    """Join to each target the count of events of its ``by`` group at or before its ``at``, and the
+    running sums of the ``sums`` columns (name: source column), as ``<prefix>_n`` and ``<prefix>_<name>``."""
+    names = [f"{prefix}_n", *(f"{prefix}_{name}" for name in sums)]
+    running = (
+        events.filter(pl.col(event_time).is_not_null())
+        .sort(event_time)
+        .select(
+            *by,
+            pl.col(event_time).alias(f"_{prefix}_at"),
+            pl.col(event_time).cum_count().over(by).alias(f"{prefix}_n"),
+            *(
+                pl.col(source).fill_null(0).cum_sum().over(by).alias(f"{prefix}_{name}")
+                for name, source in sums.items()
+            ),
+        )
+    )
+    return (
+        targets.sort(at)
+        .join_asof(
+            running, left_on=at, right_on=f"_{prefix}_at", by=by, strategy="backward", check_sortedness=False
+        )
+        .drop(f"_{prefix}_at")
+        .with_columns(pl.col(names).fill_null(0))
+    )
+
+
+def _rolling_outcomes(targets: pl.LazyFrame, history: pl.LazyFrame, key: str, name: str) -> pl.LazyFrame:
+    """Flights and late rate of the target's ``key`` over the 28 days strictly before its date, counting
+    only outcomes known by its prediction time.
+
+    known by the prediction time, any date  (running totals by ``outcome_known_at``)
+    - of the flight's own date, known by then (same, grouped by date too)
+    - of dates more than 28 days before     (running totals by date; all known, by the cap)
+    """
+    events = history.filter(pl.col("late").is_not_null()).select(
+        key, "flight_date", "outcome_known_at", late=pl.col("late").cast(pl.Int64)
+    )
+    daily = events.group_by(key, "flight_date").agg(
+        _day_n=pl.len().cast(pl.Int64), _day_late=pl.col("late").sum()
+    )
+    by_date = daily.sort("flight_date").select(
+        key,
+        pl.col("flight_date").alias("_old_date"),
+        pl.col("_day_n").cum_sum().over(key).alias("_old_n"),
+        pl.col("_day_late").cum_sum().over(key).alias("_old_late"),
+    )
+    out = _running_totals(targets, events, "predict_at", "outcome_known_at", [key], {"late": "late"}, "_all")
+    out = _running_totals(
+        out, events, "predict_at", "outcome_known_at", [key, "flight_date"], {"late": "late"}, "_day"
+    )
+    out = (
+        out.with_columns(_window_start=pl.col("flight_date") - pl.duration(days=HISTORY_DAYS + 1))
+        .sort("_window_start")
+        .join_asof(
+            by_date.sort("_old_date"),
+            left_on="_window_start",
+            right_on="_old_date",
+            by=key,
+            check_sortedness=False,
+        )
+        .with_columns(pl.col("_old_n", "_old_late").fill_null(0))
+    )
+    flights = pl.col("_all_n") - pl.col("_day_n") - pl.col("_old_n")
+    late = pl.col("_all_late") - pl.col("_day_late") - pl.col("_old_late")
+    return out.with_columns(
+        flights.alias(f"{name}_flights_28d"),
+        pl.when(flights > 0).then(late / flights).alias(f"{name}_late_rate_28d"),
+    ).drop("_all_n", "_all_late", "_day_n", "_day_late", "_window_start", "_old_date", "_old_n", "_old_late")
+
+
+def flight_features(
+    flights: pl.LazyFrame,
+    history: pl.LazyFrame,
+    weather: pl.LazyFrame,
+    planes: pl.LazyFrame,
+    zones: dict[str, str],
+) -> pl.LazyFrame:
+    """One row per flight in ``flights``: its features as of one hour before scheduled departure,
+    and its label ``late``.
+
+    ``flights`` and ``history`` are silver flights passed through ``with_outcomes``; ``history`` must
+    cover the flights' dates and the ``HISTORY_LOOKBACK_DAYS`` before them. Where an outcome or a
+    departure is not known (null ``late`` or ``dep_at``), it is simply not counted, which is how the
+    leakage tests truncate history.
+    """
+    zone_names = sorted(set(zones.values()))
+    origin_zone = pl.col("origin").replace_strict(zones, default=None, return_dtype=pl.String)
+    targets = flights.select(
+        "flight_id",
+        "flight_date",
+        "sched_dep_at",
+        "carrier",
+        "origin",
+        "dest",
+        "distance",
+        "tailnum",
+        "late",
+        predict_at=pl.col("sched_dep_at") - PREDICTION_LEAD,
+        dep_hour=_local_hour(pl.col("sched_dep_at"), origin_zone, zone_names).cast(pl.Int8),
+        weekday=pl.col("flight_date").dt.weekday().cast(pl.Int8),
+        month=pl.col("flight_date").dt.month().cast(pl.Int8),
+        route=pl.format("{}-{}", "origin", "dest"),
+    )
+
+    observations = weather.select(
+        "origin", "observed_at", *(pl.col(c).alias(f"weather_{c}") for c in WEATHER_FEATURES)
+    ).sort("observed_at")
+    out = (
+        targets.sort("predict_at")
+        .join_asof(
+            observations,
+            left_on="predict_at",
+            right_on="observed_at",
+            by="origin",
+            strategy="backward",
+            tolerance=WEATHER_MAX_LAG,
+            check_sortedness=False,
+        )
+        .with_columns(
+            weather_age_minutes=(pl.col("predict_at") - pl.col("observed_at"))
+            .dt.total_minutes()
+            .cast(pl.Int32)
+        )
+        .drop("observed_at")
+    )
+
+    out = (
+        out.join(
+            planes.select(
+                "tailnum",
+                _plane_year="year",
+                plane_seats="seats",
+                plane_engines="engines",
+                _known=pl.lit(True),
+            ),
+            on="tailnum",
+            how="left",
+        )
+        .with_columns(
+            plane_known=pl.col("_known").fill_null(False),
+            plane_age=(pl.col("flight_date").dt.year() - pl.col("_plane_year")).cast(pl.Int32),
+        )
+        .drop("_plane_year", "_known")
+    )
+
+    departures = history.filter(pl.col("dep_at").is_not_null()).select("origin", "dep_at", "dep_delay")
+    out = _running_totals(out, departures, "predict_at", "dep_at", ["origin"], {"delay": "dep_delay"}, "_now")
+    out = _running_totals(
+        out.with_columns(_window_at=pl.col("predict_at") - CONGESTION_WINDOW),
+        departures,
+        "_window_at",
+        "dep_at",
+        ["origin"],
+        {"delay": "dep_delay"},
+        "_before",
+    )
+    congestion = pl.col("_now_n") - pl.col("_before_n")
+    out = out.with_columns(
+        origin_departures_2h=congestion.cast(pl.Int32),
+        origin_mean_dep_delay_2h=pl.when(congestion > 0).then(
+            (pl.col("_now_delay") - pl.col("_before_delay")) / congestion
+        ),
+    ).drop("_now_n", "_now_delay", "_before_n", "_before_delay", "_window_at")
+
+    with_route = history.with_columns(route=pl.format("{}-{}", "origin", "dest"))
+    out = _rolling_outcomes(out, with_route, "route", "route")
+    out = _rolling_outcomes(out, with_route, "carrier", "carrier")
+
+    # The same plane earlier that day: its schedule is known in advance, its departures once they happen.
+    scheduled = history.filter(pl.col("tailnum").is_not_null()).select(
+        "flight_id",
+        plane_flights_before_today=(
+            pl.col("sched_dep_at").rank("min").over("tailnum", "flight_date") - 1
+        ).cast(pl.Int32),
+    )
+    plane_departures = history.filter(
+        pl.col("tailnum").is_not_null() & pl.col("dep_at").is_not_null()
+    ).select("tailnum", "flight_date", "dep_at", "dep_delay")
+    out = _running_totals(
+        out,
+        plane_departures,
+        "predict_at",
+        "dep_at",
+        ["tailnum", "flight_date"],
+        {"delay": "dep_delay"},
+        "_plane",
+    )
+    out = out.join(scheduled, on="flight_id", how="left").with_columns(
+        plane_flights_before_today=pl.col("plane_flights_before_today").fill_null(0),
+        plane_departed_today=pl.col("_plane_n").cast(pl.Int32),
+        plane_mean_dep_delay_today=pl.when(pl.col("_plane_n") > 0).then(
+            pl.col("_plane_delay") / pl.col("_plane_n")
+        ),
+    )
+    return out.select(
+        "flight_id", "flight_date", "sched_dep_at", "predict_at", *FEATURE_COLUMNS, "late"
+    ).sort("flight_date", "sched_dep_at", "flight_id")
