@@ -79,7 +79,8 @@ def summary() -> None:
     """What the lakehouse holds: tables, row counts, quarantine by rule, and where to look."""
     from lakehouse.definitions import resources_from_env
 
-    lake = resources_from_env()["lake"]
+    resources = resources_from_env()
+    lake = resources["lake"]
     click.echo(f"\nDelta lake at {lake.root}")
     click.echo(f"  {'table':<22}{'rows':>12}{'version':>9}")
     for table in [
@@ -112,6 +113,18 @@ def summary() -> None:
         click.echo("\nQuarantined rows by rule:")
         for source_table, rule, rows in by_rule.iter_rows():
             click.echo(f"  {source_table:<10}{rule:<24}{rows:>8,}")
+    warehouse = resources["warehouse"].database
+    if Path(warehouse).is_file():
+        import duckdb
+
+        click.echo(f"\nDuckDB warehouse at {warehouse}")
+        with duckdb.connect(warehouse, read_only=True) as connection:
+            tables = connection.sql(
+                "SELECT table_schema || '.' || table_name FROM information_schema.tables ORDER BY 1"
+            ).fetchall()
+            for (table,) in tables:
+                rows = connection.sql(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+                click.echo(f"  {table:<36}{rows:>12,}")
     data = default_data_dir()
     click.echo(
         f"\nData lives under {data}\n"

@@ -11,8 +11,9 @@ import os
 import dagster as dg
 
 from lakehouse.bronze import assets as bronze
+from lakehouse.gold import assets as gold
 from lakehouse.jobs import ingest_job, lakehouse_job
-from lakehouse.resources import LakeStorage, SourceSystems, default_data_dir
+from lakehouse.resources import LakeStorage, SourceSystems, Warehouse, default_data_dir
 from lakehouse.silver import assets as silver
 from lakehouse.sources.assets import source_specs
 
@@ -27,6 +28,7 @@ def resources_from_env(env: dict[str, str] | None = None) -> dict[str, dg.Config
             database_path=env.get("LAKEHOUSE_SOURCE_DATABASE", str(data / "sources" / "operational.sqlite")),
         ),
         "lake": LakeStorage(root=env.get("LAKEHOUSE_LAKE_URI", str(data / "lake"))),
+        "warehouse": Warehouse(database=env.get("LAKEHOUSE_WAREHOUSE_PATH", str(data / "warehouse.duckdb"))),
     }
 
 
@@ -44,6 +46,11 @@ defs = dg.Definitions(
         silver.planes,
         silver.airports,
         silver.airlines,
+        gold.flight_features_table,
+        gold.daily_airport_performance,
+        gold.carrier_monthly_performance,
+        gold.route_performance,
+        gold.weather_delay_impact,
     ],
     jobs=[lakehouse_job, ingest_job],
     resources=resources_from_env(),

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import polars as pl
+from dagster_duckdb import DuckDBResource
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 from pydantic import Field
@@ -208,3 +212,73 @@ class LakeStorage(dg.ConfigurableResource):
             .execute()
         )
         return DeltaWrite(uri, self.version(table), frame.height), metrics
+
+
+class WarehouseLockedError(RuntimeError):
+    """The DuckDB warehouse file is held by another process."""
+
+
+class Warehouse(DuckDBResource):
+    """The DuckDB warehouse of the gold layer.
+
+    dagster-duckdb retries a locked file for about 100 s; this waits at most ``lock_timeout_seconds``
+    and then says who holds it. Dagster runs never collide on it: gold assets share the ``warehouse``
+    concurrency pool, limited to one in ``dagster.yaml``.
+    """
+
+    lock_timeout_seconds: float = Field(
+        default=5.0, description="How long to wait for a locked warehouse file."
+    )
+
+    @contextmanager
+    def get_connection(self):
+        Path(self.database).parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + self.lock_timeout_seconds
+        while True:
+            try:
+                connection = duckdb.connect(self.database, config=self.connection_config)
+                break
+            except duckdb.IOException as error:
+                if "lock" not in str(error).lower():
+                    raise
+                if time.monotonic() >= deadline:
+                    raise WarehouseLockedError(
+                        f"the warehouse {self.database} is open in another process and stayed locked for "
+                        f"{self.lock_timeout_seconds:g} s ({error}). Close that process (a duckdb shell, a "
+                        "notebook) and run again."
+                    ) from None
+                time.sleep(0.2)
+        try:
+            yield connection
+        finally:
+            connection.close()
+
+    def replace_rows(
+        self, connection: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, where: str, params: list
+    ) -> int:
+        """In one transaction, delete the rows of ``table`` matching ``where`` and insert ``frame``.
+
+        The table is created from the frame's schema on first write; columns the frame adds are added.
+        Returns the table's row count afterwards.
+        """
+        schema, name = table.split(".")
+        connection.register("_batch", frame.to_arrow())
+        try:
+            connection.execute("BEGIN TRANSACTION")
+            connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+            connection.execute(
+                f'CREATE TABLE IF NOT EXISTS "{schema}"."{name}" AS SELECT * FROM _batch WITH NO DATA'
+            )
+            existing = {row[0] for row in connection.execute(f'DESCRIBE "{schema}"."{name}"').fetchall()}
+            for column, column_type, *_ in connection.execute("DESCRIBE _batch").fetchall():
+                if column not in existing:
+                    connection.execute(f'ALTER TABLE "{schema}"."{name}" ADD COLUMN "{column}" {column_type}')
+            connection.execute(f'DELETE FROM "{schema}"."{name}" WHERE {where}', params)
+            connection.execute(f'INSERT INTO "{schema}"."{name}" BY NAME SELECT * FROM _batch')
+            connection.execute("COMMIT")
+        except Exception:
+            connection.execute("ROLLBACK")
+            raise
+        finally:
+            connection.unregister("_batch")
+        return connection.execute(f'SELECT count(*) FROM "{schema}"."{name}"').fetchall()[0][0]

@@ -13,7 +13,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from lakehouse.resources import LakeStorage, SourceSystems
+from lakehouse.resources import LakeStorage, SourceSystems, Warehouse
 from lakehouse.sources.replay import replay
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
@@ -41,11 +41,17 @@ def landed(landed_once: Path, tmp_path: Path) -> Path:
 
 @pytest.fixture
 def resources(landed: Path) -> dict[str, dg.ConfigurableResource]:
+    return resources_at(landed)
+
+
+def resources_at(landed: Path) -> dict[str, dg.ConfigurableResource]:
+    """Resources over a folder laid out like ``data/``."""
     return {
         "sources": SourceSystems(
             landing_uri=str(landed / "landing"), database_path=str(landed / "sources" / "operational.sqlite")
         ),
         "lake": LakeStorage(root=str(landed / "lake")),
+        "warehouse": Warehouse(database=str(landed / "warehouse.duckdb")),
     }
 
 

@@ -9,12 +9,18 @@ import dagster as dg
 import polars as pl
 
 from lakehouse.bronze import assets as bronze
+from lakehouse.gold import assets as gold
 from lakehouse.resources import LakeStorage
 from lakehouse.silver import assets as silver
 
 INGEST_ASSETS = [
     bronze.flights, bronze.weather, bronze.planes, bronze.airports, bronze.airlines,
     silver.quarantine, silver.flights, silver.weather, silver.planes, silver.airports, silver.airlines,
+]  # fmt: skip
+
+GOLD_ASSETS = [
+    gold.flight_features_table, gold.daily_airport_performance, gold.carrier_monthly_performance,
+    gold.route_performance, gold.weather_delay_impact,
 ]  # fmt: skip
 
 TABLES = [
@@ -32,8 +38,13 @@ TABLES = [
 
 def ingest(resources: dict, start: date, end: date | None = None, **kwargs) -> dg.ExecuteInProcessResult:
     """Materialize bronze and silver for the days ``start`` through ``end`` in one run."""
+    return materialize(INGEST_ASSETS, resources, start, end, **kwargs)
+
+
+def materialize(assets: list, resources: dict, start: date, end: date | None = None, **kwargs):
+    """Materialize ``assets`` for the days ``start`` through ``end`` as one run."""
     return dg.materialize(
-        INGEST_ASSETS,
+        assets,
         resources=resources,
         tags={
             "dagster/asset_partition_range_start": start.isoformat(),

@@ -11,6 +11,7 @@ import dagster as dg
 import pandera.polars as pa
 import polars as pl
 
+from lakehouse import quality
 from lakehouse.bronze import assets as bronze
 from lakehouse.lib.contracts import REFERENCE_KEYS
 from lakehouse.lib.silver import (
@@ -86,7 +87,7 @@ def write_quarantine(
 
 
 def _quarantined_counts(lake: LakeStorage, source_table: str, dates: list) -> pl.DataFrame:
-    return checks.counts_by(
+    return quality.counts_by(
         lake.scan(QUARANTINE_TABLE)
         .filter((pl.col("source_table") == source_table) & pl.col("partition_date").is_in(dates))
         .select("partition_date")
@@ -131,8 +132,8 @@ def daily_silver_asset(
         write = lake.replace_dates(table, cleaned.rows, date_column, dates, context.run.run_id)
         quarantine_write, by_rule = write_quarantine(context, lake, cleaned.quarantine, name, dates)
 
-        bronze_counts = checks.counts_by(source.select("_landing_date").collect(), "_landing_date")
-        silver_counts = checks.counts_by(
+        bronze_counts = quality.counts_by(source.select("_landing_date").collect(), "_landing_date")
+        silver_counts = quality.counts_by(
             lake.scan(table).filter(pl.col(date_column).is_in(dates)).select(date_column).collect(),
             date_column,
         )
@@ -146,12 +147,12 @@ def daily_silver_asset(
             },
             data_version=dg.DataVersion(str(write.version)),
             check_results=[
-                checks.schema_check(key, cleaned.rows, model),
-                checks.unique_check(key, cleaned.rows, key_columns),
-                checks.conservation_check(
+                quality.schema_check(key, cleaned.rows, model),
+                quality.unique_check(key, cleaned.rows, key_columns),
+                quality.conservation_check(
                     key, bronze_counts, silver_counts, _quarantined_counts(lake, name, dates)
                 ),
-                checks.referential_check(key, cleaned.rows, references(lake)),
+                quality.referential_check(key, cleaned.rows, references(lake)),
             ],
         )
 
@@ -206,9 +207,11 @@ def reference_silver_asset(upstream: dg.AssetsDefinition) -> dg.AssetsDefinition
             },
             data_version=dg.DataVersion(str(write.version)),
             check_results=[
-                checks.schema_check(key, cleaned.rows, REFERENCE_MODELS[name]),
-                checks.unique_check(key, cleaned.rows, keys),
-                checks.conservation_check(key, ledger(bronze_rows), ledger(silver_rows), ledger(quarantined)),
+                quality.schema_check(key, cleaned.rows, REFERENCE_MODELS[name]),
+                quality.unique_check(key, cleaned.rows, keys),
+                quality.conservation_check(
+                    key, ledger(bronze_rows), ledger(silver_rows), ledger(quarantined)
+                ),
             ],
         )
 

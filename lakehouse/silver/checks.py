@@ -1,23 +1,10 @@
-"""Quality checks of the silver tables, one per dimension, each showing the failing values.
-
-They are plain functions of frames returning ``AssetCheckResult``s: the assets return them with their
-materialization (so blocking checks stop downstream work), and tests call them directly.
-"""
+"""The checks of the silver tables: schema, keys and row conservation block; references warn."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import dagster as dg
-import pandera.polars as pa
-import polars as pl
 
-from lakehouse.metadata import markdown_table
-
-SCHEMA = "schema"
-UNIQUE_KEYS = "unique_keys"
-ROW_CONSERVATION = "row_conservation"
-REFERENTIAL_INTEGRITY = "referential_integrity"
+from lakehouse.quality import REFERENTIAL_INTEGRITY, ROW_CONSERVATION, SCHEMA, UNIQUE_KEYS
 
 
 def check_specs(asset_key: dg.AssetKey, key_columns: list[str], references: bool) -> list[dg.AssetCheckSpec]:
@@ -50,108 +37,3 @@ def check_specs(asset_key: dg.AssetKey, key_columns: list[str], references: bool
             )
         )
     return specs
-
-
-def schema_check(
-    asset_key: dg.AssetKey, frame: pl.DataFrame, model: type[pa.DataFrameModel]
-) -> dg.AssetCheckResult:
-    try:
-        model.validate(frame, lazy=True)
-    except pa.errors.SchemaErrors as errors:
-        cases = errors.failure_cases
-        summary = cases.group_by("column", "check").len().sort("len", descending=True)
-        return dg.AssetCheckResult(
-            check_name=SCHEMA,
-            asset_key=asset_key,
-            passed=False,
-            description=f"{cases.height} value(s) break {model.__name__}",
-            metadata={
-                "failures_by_check": dg.MetadataValue.md(markdown_table(summary, 30)),
-                "failure_cases": dg.MetadataValue.md(markdown_table(cases, 20)),
-            },
-        )
-    return dg.AssetCheckResult(
-        check_name=SCHEMA,
-        asset_key=asset_key,
-        passed=True,
-        description=f"{frame.height:,} row(s) match {model.__name__}",
-    )
-
-
-def unique_check(asset_key: dg.AssetKey, frame: pl.DataFrame, key: list[str]) -> dg.AssetCheckResult:
-    repeated = frame.group_by(key).len().filter(pl.col("len") > 1).sort("len", descending=True)
-    return dg.AssetCheckResult(
-        check_name=UNIQUE_KEYS,
-        asset_key=asset_key,
-        passed=repeated.height == 0,
-        description=f"{repeated.height} key(s) repeat" if repeated.height else "every key is unique",
-        metadata={
-            "repeated_keys": repeated.height,
-            "examples": dg.MetadataValue.md(markdown_table(repeated, 10)),
-        },
-    )
-
-
-def conservation_check(
-    asset_key: dg.AssetKey, bronze: pl.DataFrame, silver: pl.DataFrame, quarantine: pl.DataFrame
-) -> dg.AssetCheckResult:
-    """Each input is a frame of ``partition`` and ``rows``; every partition must balance."""
-    ledger = (
-        bronze.rename({"rows": "bronze"})
-        .join(silver.rename({"rows": "silver"}), on="partition", how="full", coalesce=True)
-        .join(quarantine.rename({"rows": "quarantined"}), on="partition", how="full", coalesce=True)
-        .fill_null(0)
-        .with_columns(difference=pl.col("bronze") - pl.col("silver") - pl.col("quarantined"))
-        .sort("partition")
-    )
-    unbalanced = ledger.filter(pl.col("difference") != 0)
-    totals = ledger.select(pl.col("bronze", "silver", "quarantined").sum()).row(0, named=True)
-    return dg.AssetCheckResult(
-        check_name=ROW_CONSERVATION,
-        asset_key=asset_key,
-        passed=unbalanced.height == 0,
-        description=(
-            f"{unbalanced.height} partition(s) do not balance"
-            if unbalanced.height
-            else f"{totals['bronze']:,} bronze = {totals['silver']:,} silver"
-            f" + {totals['quarantined']:,} quarantined"
-        ),
-        metadata={
-            **{f"{k}_rows": v for k, v in totals.items()},
-            "unbalanced": dg.MetadataValue.md(markdown_table(unbalanced, 20)),
-        },
-    )
-
-
-def referential_check(
-    asset_key: dg.AssetKey, frame: pl.DataFrame, relations: Mapping[str, tuple[str, pl.Series]]
-) -> dg.AssetCheckResult:
-    """``relations`` maps a column to (reference table, its keys); nulls are not references."""
-    metadata: dict[str, object] = {}
-    problems = []
-    for column, (table, keys) in relations.items():
-        orphans = (
-            frame.filter(pl.col(column).is_not_null() & ~pl.col(column).is_in(keys.implode()))
-            .group_by(column)
-            .len()
-            .sort("len", descending=True)
-        )
-        rows = int(orphans["len"].sum()) if orphans.height else 0
-        metadata[f"{column}_not_in_{table}_rows"] = rows
-        metadata[f"{column}_not_in_{table}_values"] = orphans.height
-        if rows:
-            problems.append(f"{rows:,} row(s) with {orphans.height} {column} value(s) not in {table}")
-            metadata[f"{column}_examples"] = dg.MetadataValue.md(markdown_table(orphans, 10))
-    return dg.AssetCheckResult(
-        check_name=REFERENTIAL_INTEGRITY,
-        asset_key=asset_key,
-        passed=not problems,
-        severity=dg.AssetCheckSeverity.WARN,
-        description="; ".join(problems) if problems else "every reference resolves",
-        metadata=metadata,
-    )
-
-
-def counts_by(frame: pl.DataFrame, column: str) -> pl.DataFrame:
-    """Rows per value of ``column``, as ``partition``/``rows`` for the conservation ledger."""
-    return frame.group_by(pl.col(column).cast(pl.String).alias("partition")).agg(rows=pl.len().cast(pl.Int64))

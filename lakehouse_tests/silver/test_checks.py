@@ -5,7 +5,7 @@ from datetime import UTC, date, datetime
 import dagster as dg
 import polars as pl
 
-from lakehouse.silver import checks
+from lakehouse import quality as checks
 from lakehouse.silver.schemas import SilverAirlines
 
 KEY = dg.AssetKey(["silver", "test"])

@@ -1,9 +1,10 @@
-"""Time the full-year bronze-to-silver run: landed files to silver, as one single-run backfill.
+"""Time a full-year run of a job: landed files onward, as one single-run backfill.
 
-Runs `ingest_job` with `dagster job execute` against a fresh lake and a fresh SQLite Dagster instance
-(what `make demo` does) and reports wall time and peak memory of the run, median of ``--repeat``.
+Runs the job with `dagster job execute` against a fresh lake, warehouse and SQLite Dagster instance
+(what `make demo` does on a first run) and reports wall time and peak memory, median of ``--repeat``.
 
-    python -m benchmarks.ingest_year --repeat 3
+    python -m benchmarks.full_year --job ingest_job --repeat 3      # bronze and silver
+    python -m benchmarks.full_year --job lakehouse_job --repeat 3   # every asset
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from lakehouse.sources.replay import replay
 PROJECT = Path(__file__).resolve().parent.parent
 
 
-def run_once(landing: Path, database: Path) -> tuple[float, float]:
+def run_once(job: str, landing: Path, database: Path) -> tuple[float, float]:
     with tempfile.TemporaryDirectory() as scratch:
         env = {
             **os.environ,
@@ -34,6 +35,7 @@ def run_once(landing: Path, database: Path) -> tuple[float, float]:
             "LAKEHOUSE_LANDING_URI": str(landing),
             "LAKEHOUSE_SOURCE_DATABASE": str(database),
             "LAKEHOUSE_LAKE_URI": str(Path(scratch) / "lake"),
+            "LAKEHOUSE_WAREHOUSE_PATH": str(Path(scratch) / "warehouse.duckdb"),
         }
         tags = json.dumps(
             {
@@ -52,7 +54,7 @@ def run_once(landing: Path, database: Path) -> tuple[float, float]:
                 "-m",
                 "lakehouse.definitions",
                 "-j",
-                "ingest_job",
+                job,
                 "-c",
                 str(PROJECT / "lakehouse" / "run_config" / "quiet.yaml"),
                 "--tags",
@@ -69,6 +71,7 @@ def run_once(landing: Path, database: Path) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--job", default="ingest_job", choices=["ingest_job", "lakehouse_job"])
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     data = default_data_dir()
@@ -76,8 +79,8 @@ def main() -> None:
     from datetime import date
 
     replay(str(landing), database, date(2013, 1, 1), date(2013, 12, 31))
-    times, peaks = zip(*(run_once(landing, database) for _ in range(args.repeat)), strict=True)
-    print(f"full-year bronze+silver (ingest_job, 336,776 flights, 26,115 weather rows), {args.repeat} runs:")
+    times, peaks = zip(*(run_once(args.job, landing, database) for _ in range(args.repeat)), strict=True)
+    print(f"full year, {args.job} (336,776 flights, 26,115 weather rows), {args.repeat} runs:")
     print(
         f"  wall time  median {statistics.median(times):.1f} s  (min {min(times):.1f}, max {max(times):.1f})"
     )

@@ -1,0 +1,1 @@
+"""The gold layer: DuckDB marts that answer business questions, and the model's feature table."""

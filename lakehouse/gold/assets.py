@@ -1,0 +1,259 @@
+"""Gold: DuckDB marts that answer business questions, and the point-in-time feature table.
+
+Every gold asset reads silver Delta tables lazily with Polars and hands DuckDB the Arrow data.
+Daily assets replace exactly their own days in one transaction. All of them take the ``warehouse``
+pool, so two runs never write the warehouse at once.
+"""
+
+from datetime import date, timedelta
+
+import dagster as dg
+import polars as pl
+
+from lakehouse import quality
+from lakehouse.gold import checks
+from lakehouse.gold.schemas import (
+    CarrierMonthlyPerformance,
+    DailyAirportPerformance,
+    FlightFeatures,
+    RoutePerformance,
+    WeatherDelayImpact,
+)
+from lakehouse.lib import marts
+from lakehouse.lib.features import (
+    FEATURE_COLUMNS,
+    HISTORY_LOOKBACK_DAYS,
+    WEATHER_MAX_LAG,
+    flight_features,
+    with_outcomes,
+)
+from lakehouse.lib.silver import airport_zones
+from lakehouse.metadata import column_schema, markdown_table
+from lakehouse.partitions import daily_partitions, partition_dates
+from lakehouse.resources import LakeStorage, Warehouse
+from lakehouse.silver import assets as silver
+
+POOL = "warehouse"
+
+# A day's features look back at the flights of the 29 days before it, and at the previous day's weather.
+FLIGHT_HISTORY = dg.TimeWindowPartitionMapping(
+    start_offset=-HISTORY_LOOKBACK_DAYS, end_offset=0, allow_nonexistent_upstream_partitions=True
+)
+PREVIOUS_DAY = dg.TimeWindowPartitionMapping(
+    start_offset=-1, end_offset=0, allow_nonexistent_upstream_partitions=True
+)
+
+
+def _silver_flights(lake: LakeStorage, first: date, last: date) -> pl.LazyFrame:
+    return lake.scan("silver/flights").filter(pl.col("flight_date").is_between(first, last))
+
+
+def _rows_by_date(frame: pl.DataFrame, rows: pl.Expr | None = None) -> pl.DataFrame:
+    """Rows per day (or the sum of ``rows`` per day), as the ``matches_silver`` check compares them."""
+    return frame.group_by("flight_date").agg(rows=(pl.len() if rows is None else rows).cast(pl.Int64))
+
+
+def _table_metadata(frame: pl.DataFrame, table: str, total_rows: int, warehouse: Warehouse) -> dict:
+    return {
+        "dagster/row_count": frame.height,
+        "dagster/table_name": table,
+        "table_rows_total": total_rows,
+        "dagster/uri": warehouse.database,
+        "dagster/column_schema": column_schema(frame),
+        "preview": dg.MetadataValue.md(markdown_table(frame)),
+    }
+
+
+@dg.asset(
+    key=["gold", "flight_features"],
+    group_name="gold",
+    kinds={"duckdb", "polars"},
+    deps=[
+        dg.AssetDep(silver.flights, partition_mapping=FLIGHT_HISTORY),
+        dg.AssetDep(silver.weather, partition_mapping=PREVIOUS_DAY),
+        silver.planes,
+        silver.airports,
+    ],
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    pool=POOL,
+    check_specs=checks.feature_check_specs(dg.AssetKey(["gold", "flight_features"])),
+    code_version="1",
+)
+def flight_features_table(
+    context: dg.AssetExecutionContext, lake: LakeStorage, warehouse: Warehouse
+) -> dg.MaterializeResult:
+    """One row per scheduled flight, keyed by `flight_id`: what was knowable one hour before its scheduled
+    departure (schedule, origin weather, the plane, congestion at the origin, the route's and carrier's
+    late rate over the 28 days before, the plane's earlier flights that day) and the label `late`
+    (arrived 15+ minutes late, cancelled or diverted). Computed by `lakehouse.lib.features`, the same
+    functions batch scoring uses."""
+    key = context.asset_key
+    dates = partition_dates(context)
+    first, last = dates[0], dates[-1]
+    history = with_outcomes(_silver_flights(lake, first - timedelta(days=HISTORY_LOOKBACK_DAYS), last))
+    weather = lake.scan("silver/weather").filter(
+        pl.col("observed_at")
+        >= pl.lit(first - timedelta(days=1)).cast(pl.Datetime("us", "UTC")) - WEATHER_MAX_LAG
+    )
+    zones = airport_zones(lake.scan("silver/airports").select("faa", "tzone").collect())
+    features = flight_features(
+        history.filter(pl.col("flight_date").is_between(first, last)),
+        history,
+        weather,
+        lake.scan("silver/planes"),
+        zones,
+    ).collect()
+    with warehouse.get_connection() as connection:
+        total = warehouse.replace_rows(
+            connection, "gold.flight_features", features, "flight_date BETWEEN ? AND ?", [first, last]
+        )
+    silver_rows = _rows_by_date(_silver_flights(lake, first, last).select("flight_date").collect())
+    late_rate = features["late"].mean() if features.height else None
+    return dg.MaterializeResult(
+        metadata=_table_metadata(features, "gold.flight_features", total, warehouse)
+        | {
+            "days": len(dates),
+            "late_rate": late_rate if late_rate is not None else float("nan"),
+            "history_days_read": HISTORY_LOOKBACK_DAYS + len(dates),
+        },
+        check_results=[
+            quality.schema_check(key, features, FlightFeatures),
+            quality.unique_check(key, features, ["flight_id"]),
+            checks.matches_silver_check(key, silver_rows, _rows_by_date(features)),
+            checks.label_rate_check(key, features),
+            checks.null_rates_check(key, features, FEATURE_COLUMNS),
+        ],
+    )
+
+
+@dg.asset(
+    key=["gold", "daily_airport_performance"],
+    group_name="gold",
+    kinds={"duckdb"},
+    deps=[silver.flights],
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    pool=POOL,
+    check_specs=checks.mart_check_specs(
+        dg.AssetKey(["gold", "daily_airport_performance"]), matches_silver=True
+    ),
+    code_version="1",
+)
+def daily_airport_performance(
+    context: dg.AssetExecutionContext, lake: LakeStorage, warehouse: Warehouse
+) -> dg.MaterializeResult:
+    """How did each New York airport do each day? Scheduled, cancelled and diverted flights, the on-time
+    rate (arrived under 15 minutes late, US DOT; cancelled and diverted count as not on time), and mean,
+    median and 90th-percentile departure and arrival delays, per origin and day."""
+    dates = partition_dates(context)
+    flights = _silver_flights(lake, dates[0], dates[-1]).collect()
+    with warehouse.get_connection() as connection:
+        connection.register("flights", flights.to_arrow())
+        mart = connection.sql(marts.DAILY_AIRPORT_PERFORMANCE).pl()
+        total = warehouse.replace_rows(
+            connection,
+            "gold.daily_airport_performance",
+            mart,
+            "flight_date BETWEEN ? AND ?",
+            [dates[0], dates[-1]],
+        )
+    key = context.asset_key
+    return dg.MaterializeResult(
+        metadata=_table_metadata(mart, "gold.daily_airport_performance", total, warehouse),
+        check_results=[
+            quality.schema_check(key, mart, DailyAirportPerformance),
+            checks.matches_silver_check(
+                key, _rows_by_date(flights), _rows_by_date(mart, pl.col("scheduled").sum())
+            ),
+        ],
+    )
+
+
+def whole_year_mart(name: str, sql: str, model, description: str, with_weather: bool = False):
+    """A mart rebuilt from all of silver each time: small aggregates over a full lazy scan."""
+    key = dg.AssetKey(["gold", name])
+
+    @dg.asset(
+        key=key,
+        description=description,
+        group_name="gold",
+        kinds={"duckdb"},
+        deps=[silver.flights, *([silver.weather] if with_weather else [])],
+        pool=POOL,
+        check_specs=checks.mart_check_specs(key, matches_silver=False),
+        code_version="1",
+    )
+    def _asset(lake: LakeStorage, warehouse: Warehouse) -> dg.MaterializeResult:
+        flights = lake.scan("silver/flights").select(
+            "flight_date",
+            "carrier",
+            "origin",
+            "dest",
+            "sched_dep_at",
+            "dep_delay",
+            "arr_delay",
+            "cancelled",
+            "diverted",
+        )
+        with warehouse.get_connection() as connection:
+            if with_weather:
+                connection.register(
+                    "flights_weather", flights_with_departure_weather(flights, lake).to_arrow()
+                )
+            else:
+                connection.register("flights", flights.collect().to_arrow())
+            mart = connection.sql(sql).pl()
+            total = warehouse.replace_rows(connection, f"gold.{name}", mart, "TRUE", [])
+        return dg.MaterializeResult(
+            metadata=_table_metadata(mart, f"gold.{name}", total, warehouse),
+            check_results=[quality.schema_check(key, mart, model)],
+        )
+
+    return _asset
+
+
+def flights_with_departure_weather(flights: pl.LazyFrame, lake: LakeStorage) -> pl.DataFrame:
+    """Each flight with the origin's latest observation at or before its scheduled departure hour."""
+    weather = lake.scan("silver/weather").select("origin", "observed_at", "visib", "wind_speed", "precip")
+    return (
+        flights.with_columns(_hour=pl.col("sched_dep_at").dt.truncate("1h"))
+        .sort("_hour")
+        .join_asof(
+            weather.sort("observed_at"),
+            left_on="_hour",
+            right_on="observed_at",
+            by="origin",
+            strategy="backward",
+            tolerance=WEATHER_MAX_LAG,
+            check_sortedness=False,
+        )
+        .drop("_hour")
+        .collect()
+    )
+
+
+carrier_monthly_performance = whole_year_mart(
+    "carrier_monthly_performance",
+    marts.CARRIER_MONTHLY_PERFORMANCE,
+    CarrierMonthlyPerformance,
+    "How reliable is each airline, month by month? Scheduled, cancelled and diverted flights, on-time rate "
+    "and delay distribution (mean, median, 90th percentile) per carrier and month.",
+)
+
+route_performance = whole_year_mart(
+    "route_performance",
+    marts.ROUTE_PERFORMANCE,
+    RoutePerformance,
+    "Which routes out of New York are late most often? The same measures per origin and destination, "
+    "over every flight in silver.",
+)
+
+weather_delay_impact = whole_year_mart(
+    "weather_delay_impact",
+    marts.WEATHER_DELAY_IMPACT,
+    WeatherDelayImpact,
+    "How much does weather at departure matter? Late and cancellation rates and mean departure delay by "
+    "band of visibility, wind speed and precipitation at the origin, at the scheduled departure hour.",
+    with_weather=True,
+)

@@ -1,0 +1,153 @@
+"""The checks of the gold tables: contracts and completeness block, null rates warn."""
+
+from __future__ import annotations
+
+import dagster as dg
+import polars as pl
+
+from lakehouse.metadata import markdown_table
+from lakehouse.quality import SCHEMA, UNIQUE_KEYS
+
+MATCHES_SILVER = "matches_silver"
+LABEL_RATE = "label_rate"
+NULL_RATES = "null_rates"
+
+# A day's late rate outside this range means the labels, not the airlines, went wrong. Real days come
+# close to both ends: 83 % late in the 8 March 2013 snowstorm, under 3 % on quiet autumn days.
+LABEL_RATE_RANGE = (0.005, 0.97)
+# Most null a feature may be before it warns; the rest are the known gaps of the data.
+DEFAULT_MAX_NULL_RATE = 0.05
+MAX_NULL_RATES = {
+    "weather_wind_gust": 1.0,  # reported only when gusting
+    "weather_pressure": 0.25,
+    "weather_wind_dir": 0.10,
+    "plane_age": 0.25,  # planes missing from the reference table, or without a year
+    "plane_seats": 0.20,
+    "plane_engines": 0.20,
+    "origin_mean_dep_delay_2h": 0.25,  # nothing left in the two hours before (early mornings)
+    "plane_mean_dep_delay_today": 1.0,  # a plane's first flight of the day has no earlier departure
+    "route_late_rate_28d": 0.10,
+}
+
+
+def feature_check_specs(asset_key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
+    return [
+        dg.AssetCheckSpec(
+            SCHEMA,
+            asset=asset_key,
+            blocking=True,
+            description="Every row matches the FlightFeatures model: types and feature ranges.",
+        ),
+        dg.AssetCheckSpec(UNIQUE_KEYS, asset=asset_key, blocking=True, description="One row per flight_id."),
+        dg.AssetCheckSpec(
+            MATCHES_SILVER,
+            asset=asset_key,
+            blocking=True,
+            description="Per day, as many feature rows as silver flights.",
+        ),
+        dg.AssetCheckSpec(
+            LABEL_RATE,
+            asset=asset_key,
+            blocking=True,
+            description=f"Per day, the late rate lies within {LABEL_RATE_RANGE}.",
+        ),
+        dg.AssetCheckSpec(
+            NULL_RATES,
+            asset=asset_key,
+            description="Each feature's null rate is within its bound (warns with the columns).",
+        ),
+    ]
+
+
+def mart_check_specs(asset_key: dg.AssetKey, matches_silver: bool) -> list[dg.AssetCheckSpec]:
+    specs = [
+        dg.AssetCheckSpec(
+            SCHEMA,
+            asset=asset_key,
+            blocking=True,
+            description="Every row matches the mart's pandera model, keys unique.",
+        )
+    ]
+    if matches_silver:
+        specs.append(
+            dg.AssetCheckSpec(
+                MATCHES_SILVER,
+                asset=asset_key,
+                blocking=True,
+                description="Per day, scheduled flights add up to silver's rows.",
+            )
+        )
+    return specs
+
+
+def matches_silver_check(
+    asset_key: dg.AssetKey, silver: pl.DataFrame, gold: pl.DataFrame
+) -> dg.AssetCheckResult:
+    """``silver`` and ``gold`` are frames of ``flight_date`` and ``rows``."""
+    ledger = (
+        silver.rename({"rows": "silver"})
+        .join(gold.rename({"rows": "gold"}), on="flight_date", how="full", coalesce=True)
+        .fill_null(0)
+        .filter(pl.col("silver") != pl.col("gold"))
+        .sort("flight_date")
+    )
+    return dg.AssetCheckResult(
+        check_name=MATCHES_SILVER,
+        asset_key=asset_key,
+        passed=ledger.height == 0,
+        description=f"{ledger.height} day(s) differ from silver"
+        if ledger.height
+        else "every day matches silver",
+        metadata={
+            "days_differing": ledger.height,
+            "differences": dg.MetadataValue.md(markdown_table(ledger, 20)),
+        },
+    )
+
+
+def label_rate_check(asset_key: dg.AssetKey, features: pl.DataFrame) -> dg.AssetCheckResult:
+    low, high = LABEL_RATE_RANGE
+    daily = features.group_by("flight_date").agg(late_rate=pl.col("late").mean()).sort("flight_date")
+    outside = daily.filter(~pl.col("late_rate").is_between(low, high))
+    overall = features["late"].mean() if features.height else None
+    return dg.AssetCheckResult(
+        check_name=LABEL_RATE,
+        asset_key=asset_key,
+        passed=outside.height == 0,
+        description=f"{outside.height} day(s) outside [{low}, {high}]"
+        if outside.height
+        else f"late rate {overall:.3f}"
+        if overall is not None
+        else "no flights",
+        metadata={
+            "late_rate": overall if overall is not None else float("nan"),
+            "days_outside": dg.MetadataValue.md(markdown_table(outside, 20)),
+        },
+    )
+
+
+def null_rates_check(
+    asset_key: dg.AssetKey, features: pl.DataFrame, columns: list[str]
+) -> dg.AssetCheckResult:
+    rates = features.select(pl.col(columns).null_count() / max(features.height, 1)).row(0, named=True)
+    table = pl.DataFrame(
+        {
+            "feature": list(rates),
+            "null_rate": list(rates.values()),
+            "max_null_rate": [MAX_NULL_RATES.get(c, DEFAULT_MAX_NULL_RATE) for c in rates],
+        }
+    )
+    offending = table.filter(pl.col("null_rate") > pl.col("max_null_rate"))
+    return dg.AssetCheckResult(
+        check_name=NULL_RATES,
+        asset_key=asset_key,
+        passed=offending.height == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=f"too many nulls in {', '.join(offending['feature'])}"
+        if offending.height
+        else "every feature within its null bound",
+        metadata={
+            "offending": dg.MetadataValue.md(markdown_table(offending, 40)),
+            "null_rates": dg.MetadataValue.md(markdown_table(table.sort("null_rate", descending=True), 40)),
+        },
+    )
