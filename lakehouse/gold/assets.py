@@ -78,7 +78,7 @@ def _table_metadata(frame: pl.DataFrame, table: str, total_rows: int, warehouse:
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool=POOL,
     check_specs=checks.feature_check_specs(dg.AssetKey(["gold", "flight_features"])),
-    code_version="1",
+    code_version="2",
 )
 def flight_features_table(
     context: dg.AssetExecutionContext, lake: LakeStorage, warehouse: Warehouse

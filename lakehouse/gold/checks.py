@@ -26,6 +26,11 @@ MAX_NULL_RATES = {
     "plane_engines": 0.20,
     "origin_mean_dep_delay_2h": 0.25,  # nothing left in the two hours before (early mornings)
     "plane_mean_dep_delay_today": 1.0,  # a plane's first flight of the day has no earlier departure
+    "plane_last_dep_delay": 1.0,
+    # Nothing has happened yet today for the first flights of the morning.
+    "origin_mean_dep_delay_today": 0.30,
+    "carrier_origin_mean_dep_delay_today": 0.60,
+    "dest_late_rate_today": 0.90,
     "route_late_rate_28d": 0.10,
 }
 

@@ -27,6 +27,7 @@ class FlightFeatures(pa.DataFrameModel):
     origin: str
     dest: str
     distance: pl.Int32 = pa.Field(gt=0)
+    sched_block_minutes: pl.Int32 = pa.Field(nullable=True, in_range={"min_value": 1, "max_value": 24 * 60})
     weather_temp: pl.Float64 = pa.Field(nullable=True, in_range={"min_value": -60, "max_value": 135})
     weather_dewp: pl.Float64 = pa.Field(nullable=True)
     weather_humid: pl.Float64 = pa.Field(nullable=True, in_range={"min_value": 0, "max_value": 100})
@@ -43,6 +44,13 @@ class FlightFeatures(pa.DataFrameModel):
     plane_engines: pl.Int32 = pa.Field(nullable=True, gt=0)
     origin_departures_2h: pl.Int32 = pa.Field(ge=0)
     origin_mean_dep_delay_2h: pl.Float64 = pa.Field(nullable=True)
+    origin_scheduled_2h: pl.Int32 = pa.Field(ge=0)
+    origin_departures_today: pl.Int32 = pa.Field(ge=0)
+    origin_mean_dep_delay_today: pl.Float64 = pa.Field(nullable=True)
+    origin_cancelled_today: pl.Int32 = pa.Field(ge=0)
+    carrier_origin_mean_dep_delay_today: pl.Float64 = pa.Field(nullable=True)
+    dest_flights_known_today: pl.Int32 = pa.Field(ge=0)
+    dest_late_rate_today: pl.Float64 = rate()
     route_flights_28d: pl.Int64 = pa.Field(ge=0)
     route_late_rate_28d: pl.Float64 = rate()
     carrier_flights_28d: pl.Int64 = pa.Field(ge=0)
@@ -50,6 +58,7 @@ class FlightFeatures(pa.DataFrameModel):
     plane_flights_before_today: pl.Int32 = pa.Field(ge=0)
     plane_departed_today: pl.Int32 = pa.Field(ge=0)
     plane_mean_dep_delay_today: pl.Float64 = pa.Field(nullable=True)
+    plane_last_dep_delay: pl.Int32 = pa.Field(nullable=True)
     late: bool
 
     class Config:

@@ -40,12 +40,14 @@ WEATHER_FEATURES = [
     "visib",
 ]
 FEATURE_COLUMNS = [
-    "dep_hour", "weekday", "month", "carrier", "origin", "dest", "distance",
+    "dep_hour", "weekday", "month", "carrier", "origin", "dest", "distance", "sched_block_minutes",
     *(f"weather_{c}" for c in WEATHER_FEATURES), "weather_age_minutes",
     "plane_known", "plane_age", "plane_seats", "plane_engines",
-    "origin_departures_2h", "origin_mean_dep_delay_2h",
+    "origin_departures_2h", "origin_mean_dep_delay_2h", "origin_scheduled_2h",
+    "origin_departures_today", "origin_mean_dep_delay_today", "origin_cancelled_today",
+    "carrier_origin_mean_dep_delay_today", "dest_flights_known_today", "dest_late_rate_today",
     "route_flights_28d", "route_late_rate_28d", "carrier_flights_28d", "carrier_late_rate_28d",
-    "plane_flights_before_today", "plane_departed_today", "plane_mean_dep_delay_today",
+    "plane_flights_before_today", "plane_departed_today", "plane_mean_dep_delay_today", "plane_last_dep_delay",
 ]  # fmt: skip
 CATEGORICAL_FEATURES = ["carrier", "origin", "dest"]
 
@@ -198,6 +200,9 @@ def flight_features(
         weekday=pl.col("flight_date").dt.weekday().cast(pl.Int8),
         month=pl.col("flight_date").dt.month().cast(pl.Int8),
         route=pl.format("{}-{}", "origin", "dest"),
+        sched_block_minutes=(pl.col("sched_arr_at") - pl.col("sched_dep_at"))
+        .dt.total_minutes()
+        .cast(pl.Int32),
     )
 
     observations = weather.select(
@@ -260,6 +265,85 @@ def flight_features(
         ),
     ).drop("_now_n", "_now_delay", "_before_n", "_before_delay", "_window_at")
 
+    # Schedule pressure: flights planned to leave the origin in the two hours before (the schedule is known).
+    schedule = history.select("origin", "sched_dep_at")
+    out = _running_totals(out, schedule, "predict_at", "sched_dep_at", ["origin"], {}, "_sched_now")
+    out = _running_totals(
+        out.with_columns(_window_at=pl.col("predict_at") - CONGESTION_WINDOW),
+        schedule,
+        "_window_at",
+        "sched_dep_at",
+        ["origin"],
+        {},
+        "_sched_before",
+    )
+    out = out.with_columns(
+        origin_scheduled_2h=(pl.col("_sched_now_n") - pl.col("_sched_before_n")).cast(pl.Int32)
+    ).drop("_sched_now_n", "_sched_before_n", "_window_at")
+
+    # The origin's day so far: departures and their mean delay, and cancellations already known.
+    out = _running_totals(
+        out,
+        history.filter(pl.col("dep_at").is_not_null()).select("origin", "flight_date", "dep_at", "dep_delay"),
+        "predict_at",
+        "dep_at",
+        ["origin", "flight_date"],
+        {"delay": "dep_delay"},
+        "_today",
+    )
+    cancellations = history.filter(pl.col("cancelled") & pl.col("outcome_known_at").is_not_null()).select(
+        "origin", "flight_date", "outcome_known_at"
+    )
+    out = _running_totals(
+        out, cancellations, "predict_at", "outcome_known_at", ["origin", "flight_date"], {}, "_cancelled"
+    )
+    out = _running_totals(
+        out,
+        history.filter(pl.col("dep_at").is_not_null()).select(
+            "carrier", "origin", "flight_date", "dep_at", "dep_delay"
+        ),
+        "predict_at",
+        "dep_at",
+        ["carrier", "origin", "flight_date"],
+        {"delay": "dep_delay"},
+        "_carrier_today",
+    )
+    # Today's flights to the same destination whose outcome is already known: the destination's day so far.
+    known_today = history.filter(pl.col("late").is_not_null()).select(
+        "dest", "flight_date", "outcome_known_at", late=pl.col("late").cast(pl.Int64)
+    )
+    out = _running_totals(
+        out,
+        known_today,
+        "predict_at",
+        "outcome_known_at",
+        ["dest", "flight_date"],
+        {"late": "late"},
+        "_dest_today",
+    )
+    out = out.with_columns(
+        carrier_origin_mean_dep_delay_today=pl.when(pl.col("_carrier_today_n") > 0).then(
+            pl.col("_carrier_today_delay") / pl.col("_carrier_today_n")
+        ),
+        dest_flights_known_today=pl.col("_dest_today_n").cast(pl.Int32),
+        dest_late_rate_today=pl.when(pl.col("_dest_today_n") > 0).then(
+            pl.col("_dest_today_late") / pl.col("_dest_today_n")
+        ),
+        origin_departures_today=pl.col("_today_n").cast(pl.Int32),
+        origin_mean_dep_delay_today=pl.when(pl.col("_today_n") > 0).then(
+            pl.col("_today_delay") / pl.col("_today_n")
+        ),
+        origin_cancelled_today=pl.col("_cancelled_n").cast(pl.Int32),
+    ).drop(
+        "_today_n",
+        "_today_delay",
+        "_cancelled_n",
+        "_carrier_today_n",
+        "_carrier_today_delay",
+        "_dest_today_n",
+        "_dest_today_late",
+    )
+
     with_route = history.with_columns(route=pl.format("{}-{}", "origin", "dest"))
     out = _rolling_outcomes(out, with_route, "route", "route")
     out = _rolling_outcomes(out, with_route, "carrier", "carrier")
@@ -282,6 +366,21 @@ def flight_features(
         ["tailnum", "flight_date"],
         {"delay": "dep_delay"},
         "_plane",
+    )
+    last_departure = plane_departures.select(
+        "tailnum", "flight_date", _last_at="dep_at", plane_last_dep_delay="dep_delay"
+    ).sort("_last_at")
+    out = (
+        out.sort("predict_at")
+        .join_asof(
+            last_departure,
+            left_on="predict_at",
+            right_on="_last_at",
+            by=["tailnum", "flight_date"],
+            strategy="backward",
+            check_sortedness=False,
+        )
+        .drop("_last_at")
     )
     out = out.join(scheduled, on="flight_id", how="left").with_columns(
         plane_flights_before_today=pl.col("plane_flights_before_today").fill_null(0),

@@ -131,6 +131,20 @@ def test_rolling_features_match_a_brute_force_recount(silver, sample):
             & (pl.col("sched_dep_at") < flight["sched_dep_at"])
         )
         assert row["plane_flights_before_today"] == (same_plane.height if flight["tailnum"] else 0)
+        today = history.filter(pl.col("flight_date") == day)
+        cancelled = today.filter(
+            (pl.col("origin") == flight["origin"]) & pl.col("cancelled") & (pl.col("outcome_known_at") <= at)
+        )
+        assert row["origin_cancelled_today"] == cancelled.height
+        to_dest = today.filter((pl.col("dest") == flight["dest"]) & (pl.col("outcome_known_at") <= at))
+        assert row["dest_flights_known_today"] == to_dest.height
+        if to_dest.height:
+            assert row["dest_late_rate_today"] == pytest.approx(to_dest["late"].mean())
+        plane_left = today.filter((pl.col("tailnum") == flight["tailnum"]) & (pl.col("dep_at") <= at)).sort(
+            "dep_at"
+        )
+        expected_last = plane_left["dep_delay"][-1] if plane_left.height else None
+        assert row["plane_last_dep_delay"] == expected_last
 
 
 def test_weather_is_the_latest_observation_before_prediction_within_the_lag(silver, sample):
