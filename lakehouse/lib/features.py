@@ -47,7 +47,8 @@ FEATURE_COLUMNS = [
     "origin_departures_today", "origin_mean_dep_delay_today", "origin_cancelled_today",
     "carrier_origin_mean_dep_delay_today", "dest_flights_known_today", "dest_late_rate_today",
     "route_flights_28d", "route_late_rate_28d", "carrier_flights_28d", "carrier_late_rate_28d",
-    "plane_flights_before_today", "plane_departed_today", "plane_mean_dep_delay_today", "plane_last_dep_delay",
+    "plane_flights_before_today", "plane_departed_today", "plane_mean_dep_delay_today",
+    "plane_last_dep_delay",
 ]  # fmt: skip
 CATEGORICAL_FEATURES = ["carrier", "origin", "dest"]
 
