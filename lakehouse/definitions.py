@@ -13,7 +13,8 @@ import dagster as dg
 from lakehouse.bronze import assets as bronze
 from lakehouse.gold import assets as gold
 from lakehouse.jobs import ingest_job, lakehouse_job
-from lakehouse.resources import LakeStorage, SourceSystems, Warehouse, default_data_dir
+from lakehouse.ml import assets as ml
+from lakehouse.resources import LakeStorage, MlflowTracking, SourceSystems, Warehouse, default_data_dir
 from lakehouse.silver import assets as silver
 from lakehouse.sources.assets import source_specs
 
@@ -29,6 +30,10 @@ def resources_from_env(env: dict[str, str] | None = None) -> dict[str, dg.Config
         ),
         "lake": LakeStorage(root=env.get("LAKEHOUSE_LAKE_URI", str(data / "lake"))),
         "warehouse": Warehouse(database=env.get("LAKEHOUSE_WAREHOUSE_PATH", str(data / "warehouse.duckdb"))),
+        "mlflow": MlflowTracking(
+            tracking_uri=env.get("MLFLOW_TRACKING_URI", f"sqlite:///{data / 'mlflow' / 'mlflow.db'}"),
+            artifact_location=env.get("LAKEHOUSE_MLFLOW_ARTIFACTS", str(data / "mlflow" / "artifacts")),
+        ),
     }
 
 
@@ -51,6 +56,9 @@ defs = dg.Definitions(
         gold.carrier_monthly_performance,
         gold.route_performance,
         gold.weather_delay_impact,
+        ml.delay_model,
+        ml.promotions,
+        ml.predictions,
     ],
     jobs=[lakehouse_job, ingest_job],
     resources=resources_from_env(),

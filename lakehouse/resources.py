@@ -19,13 +19,19 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import mlflow
 import polars as pl
 from dagster_duckdb import DuckDBResource
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import TableNotFoundError
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
 from pydantic import Field
 
 from lakehouse.lib.files import FileStore
+
+CHAMPION = "champion"
 
 
 def default_data_dir() -> Path:
@@ -181,8 +187,11 @@ class LakeStorage(dg.ConfigurableResource):
         )
         return DeltaWrite(uri, self.version(table), frame.height)
 
-    def merge(self, table: str, frame: pl.DataFrame, keys: list[str], run_id: str) -> tuple[DeltaWrite, dict]:
-        """Make the table equal to ``frame`` by MERGE on ``keys``: update, insert, delete what is gone.
+    def merge(
+        self, table: str, frame: pl.DataFrame, keys: list[str], run_id: str, delete_missing: bool = True
+    ) -> tuple[DeltaWrite, dict]:
+        """MERGE ``frame`` into the table on ``keys``: update changed rows, insert new ones and (with
+        ``delete_missing``, making the table equal to the frame) delete rows the frame lacks.
 
         Unchanged rows are not rewritten; the returned metrics count what changed.
         """
@@ -198,7 +207,7 @@ class LakeStorage(dg.ConfigurableResource):
         on = " AND ".join(f't."{k}" = s."{k}"' for k in keys)
         # Parenthesised: delta-rs parses `a IS DISTINCT FROM b OR ...` with the OR binding first.
         changed = " OR ".join(f'(t."{c}" IS DISTINCT FROM s."{c}")' for c in frame.columns if c not in keys)
-        metrics = (
+        merger = (
             target.merge(
                 frame.to_arrow(),
                 predicate=on,
@@ -208,9 +217,10 @@ class LakeStorage(dg.ConfigurableResource):
             )
             .when_matched_update_all(predicate=changed or None)
             .when_not_matched_insert_all()
-            .when_not_matched_by_source_delete()
-            .execute()
         )
+        if delete_missing:
+            merger = merger.when_not_matched_by_source_delete()
+        metrics = merger.execute()
         return DeltaWrite(uri, self.version(table), frame.height), metrics
 
 
@@ -282,3 +292,50 @@ class Warehouse(DuckDBResource):
         finally:
             connection.unregister("_batch")
         return connection.execute(f'SELECT count(*) FROM "{schema}"."{name}"').fetchall()[0][0]
+
+
+class MlflowTracking(dg.ConfigurableResource):
+    """MLflow tracking and model registry.
+
+    A local SQLite store and artifact folder by default; a tracking server (``http://...``) with object-store
+    artifacts works the same. The experiment is created with an explicit artifact location, so artifacts
+    never land in a stray ``./mlruns``.
+    """
+
+    tracking_uri: str = Field(description="MLflow tracking URI (sqlite:///..., http://...).")
+    artifact_location: str = Field(description="Where the experiment's artifacts go (folder or s3://...).")
+    experiment_name: str = Field(default="flight_delay")
+    model_name: str = Field(default="flight_delay", description="Registered model name.")
+
+    def client(self) -> MlflowClient:
+        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+
+    @contextmanager
+    def activated(self):
+        """Point the mlflow module's fluent API at this store for the duration; yields the experiment id."""
+        if self.tracking_uri.startswith("sqlite:///"):
+            Path(self.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+        mlflow.set_tracking_uri(self.tracking_uri)
+        mlflow.set_registry_uri(self.tracking_uri)
+        try:
+            client = self.client()
+            experiment = client.get_experiment_by_name(self.experiment_name)
+            experiment_id = (
+                experiment.experiment_id
+                if experiment
+                else client.create_experiment(self.experiment_name, artifact_location=self.artifact_location)
+            )
+            yield experiment_id
+        finally:
+            mlflow.set_tracking_uri(previous[0])
+            mlflow.set_registry_uri(previous[1])
+
+    def champion(self) -> ModelVersion | None:
+        """The model version the ``champion`` alias points at, or None before the first promotion."""
+        try:
+            return self.client().get_model_version_by_alias(self.model_name, CHAMPION)
+        except MlflowException as error:
+            if error.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+                return None
+            raise

@@ -13,7 +13,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from lakehouse.resources import LakeStorage, SourceSystems, Warehouse
+from lakehouse.resources import LakeStorage, MlflowTracking, SourceSystems, Warehouse
 from lakehouse.sources.replay import replay
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
@@ -52,6 +52,10 @@ def resources_at(landed: Path) -> dict[str, dg.ConfigurableResource]:
         ),
         "lake": LakeStorage(root=str(landed / "lake")),
         "warehouse": Warehouse(database=str(landed / "warehouse.duckdb")),
+        "mlflow": MlflowTracking(
+            tracking_uri=f"sqlite:///{landed / 'mlflow' / 'mlflow.db'}",
+            artifact_location=str(landed / "mlflow" / "artifacts"),
+        ),
     }
 
 

@@ -10,6 +10,7 @@ import polars as pl
 
 from lakehouse.bronze import assets as bronze
 from lakehouse.gold import assets as gold
+from lakehouse.ml import assets as ml
 from lakehouse.resources import LakeStorage
 from lakehouse.silver import assets as silver
 
@@ -22,6 +23,8 @@ GOLD_ASSETS = [
     gold.flight_features_table, gold.daily_airport_performance, gold.carrier_monthly_performance,
     gold.route_performance, gold.weather_delay_impact,
 ]  # fmt: skip
+
+ML_ASSETS = [ml.delay_model, ml.promotions, ml.predictions]
 
 TABLES = [
     "bronze/flights",

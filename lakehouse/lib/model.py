@@ -70,6 +70,17 @@ def choose_window(
     return window
 
 
+def require_trainable(train: pl.DataFrame, window: TrainingWindow) -> None:
+    """Refuse a training set with a feature that has no value at all: scikit-learn 1.9's histogram
+    binning fails on it (a one-day window at the start of the data has no 28-day history, say)."""
+    empty = [c for c in FEATURE_COLUMNS if train[c].null_count() == train.height]
+    if empty:
+        raise ValueError(
+            f"feature(s) {', '.join(empty)} have no values in the training days ({window.describe()}): "
+            "widen the training window"
+        )
+
+
 def model_input(features: pl.DataFrame) -> pd.DataFrame:
     """The columns the model reads, as the pandas frame MLflow serves (numbers as floats)."""
     return features.select(

@@ -1,0 +1,369 @@
+"""ML: the delay model, tracked and registered in MLflow; the champion gate; batch predictions.
+
+``ml/delay_model`` trains on ``gold/flight_features`` with a time-based split and registers a new version
+of ``flight_delay`` with its lineage. ``ml/promotions`` scores that version and the current champion on
+the same, most recent holdout and moves the ``champion`` alias only if the new one is at least as good;
+every decision is a row of the Delta table. ``ml/predictions`` scores each day's flights with the
+champion, loaded by alias.
+"""
+
+import hashlib
+import io
+from datetime import UTC, date, datetime
+
+import dagster as dg
+import polars as pl
+from pydantic import Field
+
+from lakehouse.gold import assets as gold
+from lakehouse.lib.features import FEATURE_COLUMNS
+from lakehouse.lib.model import (
+    LABEL,
+    TrainingWindow,
+    baseline_scores,
+    build_pipeline,
+    calibration_plot,
+    choose_window,
+    evaluate,
+    importance,
+    importance_plot,
+    model_input,
+    require_trainable,
+    roc_plot,
+)
+from lakehouse.metadata import delta_metadata, markdown_table
+from lakehouse.ml import checks, registry
+from lakehouse.partitions import daily_partitions, partition_dates
+from lakehouse.resources import CHAMPION, LakeStorage, MlflowTracking, Warehouse
+
+SILVER_INPUTS = ["silver/flights", "silver/weather", "silver/planes", "silver/airports", "silver/airlines"]
+
+
+class TrainingConfig(dg.Config):
+    """Which days train and which are held out, and the model's hyper-parameters.
+
+    By default the last ``holdout_days`` labelled days are the holdout and every earlier day trains.
+    """
+
+    holdout_days: int = Field(default=28, gt=0)
+    train_start: str | None = Field(default=None, description="First training day, YYYY-MM-DD.")
+    train_end: str | None = Field(default=None, description="Last training day, YYYY-MM-DD.")
+    holdout_start: str | None = Field(default=None, description="First holdout day, YYYY-MM-DD.")
+    holdout_end: str | None = Field(default=None, description="Last holdout day, YYYY-MM-DD.")
+    learning_rate: float = Field(default=0.1, gt=0)
+    max_iter: int = Field(default=200, gt=0)
+    max_leaf_nodes: int = Field(default=31, gt=1)
+    l2_regularization: float = Field(default=1.0, ge=0)
+
+    def day(self, name: str) -> date | None:
+        """A configured day, parsed; a malformed one is an error naming the field."""
+        value = getattr(self, name)
+        if value is None:
+            return None
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(
+                f"ml/delay_model config {name}={value!r} is not a date of the form YYYY-MM-DD"
+            ) from None
+
+
+def read_features(warehouse: Warehouse, first: date | None = None, last: date | None = None) -> pl.DataFrame:
+    """Rows of ``gold.flight_features`` (all, or of the days ``first`` through ``last``), by flight."""
+    where, params = ("WHERE flight_date BETWEEN ? AND ?", [first, last]) if first else ("", [])
+    with warehouse.get_connection() as connection:
+        return connection.sql(
+            f"SELECT * FROM gold.flight_features {where} ORDER BY flight_id", params=params
+        ).pl()
+
+
+def content_hash(frame: pl.DataFrame) -> str:
+    """A fingerprint of the training rows (features and label), independent of row order."""
+    rows = frame.select("flight_id", *FEATURE_COLUMNS, LABEL).sort("flight_id").rechunk()
+    buffer = io.BytesIO()
+    rows.write_ipc(buffer, compression="uncompressed")
+    return hashlib.sha256(buffer.getvalue()).hexdigest()
+
+
+def split(features: pl.DataFrame, window: TrainingWindow) -> tuple[pl.DataFrame, pl.DataFrame]:
+    return (
+        features.filter(pl.col("flight_date").is_between(window.train_start, window.train_end)),
+        features.filter(pl.col("flight_date").is_between(window.holdout_start, window.holdout_end)),
+    )
+
+
+@dg.asset(
+    key=["ml", "delay_model"],
+    group_name="ml",
+    kinds={"mlflow", "scikitlearn"},
+    deps=[gold.flight_features_table],
+    check_specs=checks.model_check_specs(dg.AssetKey(["ml", "delay_model"])),
+    code_version="1",
+)
+def delay_model(
+    context: dg.AssetExecutionContext,
+    config: TrainingConfig,
+    warehouse: Warehouse,
+    lake: LakeStorage,
+    mlflow: MlflowTracking,
+) -> dg.MaterializeResult:
+    """A histogram gradient-boosting classifier of `late` on `gold/flight_features`, trained on the days
+    before a holdout of the last 28 labelled days (configurable), registered in MLflow as `flight_delay`
+    with metrics, plots and lineage: the Delta version of every silver input, the feature days with
+    their row count and content hash, the Dagster run and the code version."""
+    features = read_features(warehouse)
+    window = choose_window(
+        features["flight_date"].unique().to_list(),
+        config.holdout_days,
+        *(config.day(name) for name in ("train_start", "train_end", "holdout_start", "holdout_end")),
+    )
+    train, holdout = split(features, window)
+    if train.is_empty() or holdout.is_empty():
+        raise ValueError(f"no flights to train or hold out in {window.describe()}")
+    require_trainable(train, window)
+    params = {
+        k: getattr(config, k) for k in ("learning_rate", "max_iter", "max_leaf_nodes", "l2_regularization")
+    }
+    model = build_pipeline(**params)
+    inputs, labels = model_input(train), train[LABEL].to_numpy()
+    model.fit(inputs, labels)
+
+    holdout_inputs, holdout_labels = model_input(holdout), holdout[LABEL].to_numpy()
+    scores = registry.predict(model, holdout_inputs)
+    baseline = baseline_scores(train, holdout)
+    metrics, baseline_metrics = evaluate(holdout_labels, scores), evaluate(holdout_labels, baseline)
+    importances = importance(model, holdout_inputs, holdout_labels)
+    plots = {
+        "roc.png": roc_plot(holdout_labels, {"model": scores, "baseline": baseline}),
+        "calibration.png": calibration_plot(holdout_labels, {"model": scores, "baseline": baseline}),
+        "importance.png": importance_plot(importances),
+    }
+
+    lineage = {
+        **{f"delta_version.{t}": str(lake.version(t)) for t in SILVER_INPUTS},
+        "features.table": "gold.flight_features",
+        "features.train_days": f"{window.train_start}..{window.train_end}",
+        "features.holdout_days": f"{window.holdout_start}..{window.holdout_end}",
+        "features.train_rows": str(train.height),
+        "features.holdout_rows": str(holdout.height),
+        "features.content_hash": content_hash(pl.concat([train, holdout])),
+        "dagster.run_id": context.run.run_id,
+        "dagster.asset": "ml/delay_model",
+        "dagster.code_version": context.assets_def.code_versions_by_key[context.asset_key] or "",
+        "git.commit": registry.git_commit() or "unknown",
+    }
+    with (
+        mlflow.activated() as experiment_id,
+        registry.mlflow.start_run(
+            experiment_id=experiment_id, run_name=f"dagster-{context.run.run_id[:8]}", tags=lineage
+        ) as run,
+    ):
+        registry.mlflow.log_params(params | {"holdout_days": config.holdout_days})
+        registry.mlflow.log_metrics(
+            {f"holdout_{k}": v for k, v in metrics.items()}
+            | {f"baseline_{k}": v for k, v in baseline_metrics.items()}
+        )
+        for name, png in plots.items():
+            registry.log_png(name, png)
+        info = registry.log_model(model, inputs, mlflow.model_name)
+    version = str(info.registered_model_version)
+    client = mlflow.client()
+    for key, value in lineage.items():
+        client.set_model_version_tag(mlflow.model_name, version, key, value)
+    for key, value in metrics.items():
+        client.set_model_version_tag(mlflow.model_name, version, f"holdout_{key}", f"{value:.6f}")
+
+    context.log.info(f"registered {mlflow.model_name} version {version}: ROC AUC {metrics['roc_auc']:.4f}")
+    comparison = pl.DataFrame(
+        {
+            "metric": list(metrics),
+            "model": list(metrics.values()),
+            "baseline": list(baseline_metrics.values()),
+        }
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "model_version": version,
+            "mlflow_run_id": run.info.run_id,
+            "model_uri": info.model_uri,
+            "window": window.describe(),
+            "train_rows": train.height,
+            "holdout_rows": holdout.height,
+            "late_rate_train": float(labels.mean()),
+            **{f"holdout_{k}": v for k, v in metrics.items()},
+            **{f"baseline_{k}": v for k, v in baseline_metrics.items()},
+            "metrics": dg.MetadataValue.md(markdown_table(comparison)),
+            "roc": dg.MetadataValue.md(registry.png_markdown("ROC", plots["roc.png"])),
+            "calibration": dg.MetadataValue.md(
+                registry.png_markdown("calibration", plots["calibration.png"])
+            ),
+            "importance": dg.MetadataValue.md(registry.png_markdown("importance", plots["importance.png"])),
+            "lineage": dg.MetadataValue.json(lineage),
+        },
+        data_version=dg.DataVersion(version),
+        check_results=[checks.beats_baseline(context.asset_key, metrics, baseline_metrics)],
+    )
+
+
+class GateConfig(dg.Config):
+    """How much worse than the champion a new model may score and still replace it."""
+
+    tolerance: float = Field(default=0.0, ge=0, description="Allowed drop in holdout ROC AUC.")
+
+
+PROMOTIONS_TABLE = "ml/promotions"
+
+
+def decide(
+    candidate_auc: float, baseline_auc: float, champion_auc: float | None, tolerance: float
+) -> tuple[bool, str]:
+    """The gate: the first model must beat the baseline; later ones must match the champion less tolerance."""
+    if champion_auc is None:
+        if candidate_auc > baseline_auc:
+            return True, f"first model: ROC AUC {candidate_auc:.4f} beats the baseline's {baseline_auc:.4f}"
+        return (
+            False,
+            f"first model: ROC AUC {candidate_auc:.4f} does not beat the baseline's {baseline_auc:.4f}",
+        )
+    if candidate_auc >= champion_auc - tolerance:
+        return True, (
+            f"ROC AUC {candidate_auc:.4f} >= champion's {champion_auc:.4f} - tolerance {tolerance:g} "
+            "on the same holdout"
+        )
+    return False, (
+        f"ROC AUC {candidate_auc:.4f} < champion's {champion_auc:.4f} - tolerance {tolerance:g} "
+        "on the same holdout"
+    )
+
+
+@dg.asset(
+    key=["ml", "promotions"],
+    group_name="ml",
+    kinds={"mlflow", "deltalake"},
+    deps=[delay_model],
+    code_version="1",
+)
+def promotions(
+    context: dg.AssetExecutionContext,
+    config: GateConfig,
+    warehouse: Warehouse,
+    lake: LakeStorage,
+    mlflow: MlflowTracking,
+) -> dg.MaterializeResult:
+    """The champion gate. The newest `ml/delay_model` version and the current `champion` are scored on the
+    same, most recent holdout; the alias moves only if the new version's ROC AUC is at least the champion's
+    less a tolerance (the first model must beat the baseline). Every decision, promoted or not, is a row
+    of this Delta table (time, versions, metrics, reason) and a tag on the MLflow version."""
+    event = context.instance.get_latest_materialization_event(delay_model.key)
+    if event is None or event.asset_materialization is None:
+        raise LookupError("ml/delay_model has never been materialized: train a model first")
+    candidate = str(event.asset_materialization.metadata["model_version"].value)
+    client = mlflow.client()
+    tags = client.get_model_version(mlflow.model_name, candidate).tags
+    first, last = (date.fromisoformat(d) for d in tags["features.holdout_days"].split(".."))
+    holdout = read_features(warehouse, first, last)
+    train_first, train_last = (date.fromisoformat(d) for d in tags["features.train_days"].split(".."))
+    train = read_features(warehouse, train_first, train_last)
+    inputs, labels = model_input(holdout), holdout[LABEL].to_numpy()
+
+    candidate_auc = evaluate(labels, registry.predict(registry.load_model(mlflow, candidate), inputs))[
+        "roc_auc"
+    ]
+    baseline_auc = evaluate(labels, baseline_scores(train, holdout))["roc_auc"]
+    champion = mlflow.champion()
+    champion_version = str(champion.version) if champion else None
+    if champion_version == candidate:
+        promoted, reason, champion_auc = True, "already the champion", candidate_auc
+    else:
+        champion_auc = (
+            evaluate(labels, registry.predict(registry.load_model(mlflow, champion_version), inputs))[
+                "roc_auc"
+            ]
+            if champion_version
+            else None
+        )
+        promoted, reason = decide(candidate_auc, baseline_auc, champion_auc, config.tolerance)
+        if promoted:
+            client.set_registered_model_alias(mlflow.model_name, CHAMPION, candidate)
+    decided_at = datetime.now(UTC)
+    client.set_model_version_tag(
+        mlflow.model_name, candidate, "gate.decision", "promoted" if promoted else "rejected"
+    )
+    client.set_model_version_tag(mlflow.model_name, candidate, "gate.reason", reason)
+    client.set_model_version_tag(mlflow.model_name, candidate, "gate.decided_at", decided_at.isoformat())
+
+    decision = pl.DataFrame(
+        {
+            "model_version": [int(candidate)],
+            "decided_at": [decided_at],
+            "previous_champion": [int(champion_version) if champion_version else None],
+            "promoted": [promoted],
+            "reason": [reason],
+            "candidate_roc_auc": [candidate_auc],
+            "champion_roc_auc": [champion_auc],
+            "baseline_roc_auc": [baseline_auc],
+            "tolerance": [config.tolerance],
+            "holdout_start": [first],
+            "holdout_end": [last],
+            "dagster_run_id": [context.run.run_id],
+        },
+        schema_overrides={
+            "decided_at": pl.Datetime("us", "UTC"),
+            "previous_champion": pl.Int64,
+            "champion_roc_auc": pl.Float64,
+        },
+    )
+    write, _ = lake.merge(
+        PROMOTIONS_TABLE, decision, ["model_version"], context.run.run_id, delete_missing=False
+    )
+    context.log.info(f"version {candidate}: {'promoted' if promoted else 'rejected'} ({reason})")
+    current = mlflow.champion()
+    return dg.MaterializeResult(
+        metadata=delta_metadata(write, decision)
+        | {
+            "candidate_version": candidate,
+            "promoted": promoted,
+            "reason": reason,
+            "champion_version": str(current.version) if current else "none",
+        },
+    )
+
+
+@dg.asset(
+    key=["ml", "predictions"],
+    group_name="ml",
+    kinds={"mlflow", "deltalake"},
+    deps=[gold.flight_features_table, promotions],
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    code_version="1",
+)
+def predictions(
+    context: dg.AssetExecutionContext, warehouse: Warehouse, lake: LakeStorage, mlflow: MlflowTracking
+) -> dg.MaterializeResult:
+    """The champion's probability that each flight of the day is late, scored from the same features as
+    training and kept with the model version, so outcomes can later be joined to what was predicted."""
+    champion = mlflow.champion()
+    if champion is None:
+        raise LookupError(f"{mlflow.model_name} has no '{CHAMPION}' yet: materialize ml/promotions first")
+    dates = partition_dates(context)
+    features = read_features(warehouse, dates[0], dates[-1])
+    scores = registry.predict(registry.load_model(mlflow, f"@{CHAMPION}"), model_input(features))
+    scored = features.select(
+        "flight_id",
+        "flight_date",
+        "sched_dep_at",
+        "predict_at",
+        probability_late=pl.Series(scores, dtype=pl.Float64),
+        model_name=pl.lit(mlflow.model_name),
+        model_version=pl.lit(int(champion.version), pl.Int64),
+    ).with_columns(pl.col("sched_dep_at", "predict_at").dt.convert_time_zone("UTC"))
+    write = lake.replace_dates("ml/predictions", scored, "flight_date", dates, context.run.run_id)
+    return dg.MaterializeResult(
+        metadata=delta_metadata(write, scored)
+        | {
+            "model_version": champion.version,
+            "mean_probability_late": float(scores.mean()) if len(scores) else 0.0,
+        },
+        data_version=dg.DataVersion(str(write.version)),
+    )

@@ -1,0 +1,79 @@
+"""Logging, loading and describing models in MLflow, shared by the assets and the command line."""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+import tempfile
+from importlib.metadata import version
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.models import infer_signature
+from sklearn.pipeline import Pipeline
+
+from lakehouse.resources import MlflowTracking
+
+# skops refuses to load these unless told: they are scikit-learn's own types of a histogram
+# gradient-boosting model and its input validation, written by this project, never by a stranger.
+SKOPS_TRUSTED_TYPES = [
+    "functools.partial",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.utils.validation.check_array",
+]
+
+# Given explicitly: inferring them costs seconds per model.
+PIP_REQUIREMENTS = [
+    f"{name}=={version(name)}" for name in ("scikit-learn", "numpy", "pandas", "skops", "scipy")
+]
+
+
+def git_commit() -> str | None:
+    """The checkout's commit, when the code runs from a git checkout."""
+    try:
+        completed = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return completed.stdout.strip() if completed.returncode == 0 else None
+
+
+def log_model(model: Pipeline, inputs: pd.DataFrame, registered_name: str) -> mlflow.models.model.ModelInfo:
+    """Log and register the pipeline in the active run: skops format, signature, example, requirements."""
+    sample = inputs.head(200)
+    return mlflow.sklearn.log_model(
+        model,
+        name="model",
+        signature=infer_signature(sample, model.predict_proba(sample)),
+        input_example=inputs.head(5),
+        pip_requirements=PIP_REQUIREMENTS,
+        serialization_format="skops",
+        skops_trusted_types=SKOPS_TRUSTED_TYPES,
+        registered_model_name=registered_name,
+    )
+
+
+def load_model(tracking: MlflowTracking, model_version: str | int) -> Pipeline:
+    """A registered version's scikit-learn pipeline (``model_version`` is a number or ``@alias``)."""
+    version = str(model_version)
+    reference = f"models:/{tracking.model_name}{version if version.startswith('@') else '/' + version}"
+    with tracking.activated():
+        return mlflow.sklearn.load_model(reference)
+
+
+def predict(model: Pipeline, inputs: pd.DataFrame) -> np.ndarray:
+    return model.predict_proba(inputs)[:, 1]
+
+
+def log_png(name: str, png: bytes) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / name
+        path.write_bytes(png)
+        mlflow.log_artifact(str(path), artifact_path="plots")
+
+
+def png_markdown(title: str, png: bytes) -> str:
+    return f"![{title}](data:image/png;base64,{base64.b64encode(png).decode()})"
