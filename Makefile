@@ -12,7 +12,7 @@ export DAGSTER_HOME := $(CURDIR)/data/dagster_home
 # them, 40 s on SQLite). Dagster's trade-off: a failed run marks the run failed, not each of its days.
 export DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS := true
 
-.PHONY: install demo test dev lint clean clean-data
+.PHONY: install demo test dev lint quality clean clean-data
 
 $(BIN)/.installed: pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,12 @@ demo: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster job execute -m lakehouse.definitions -j $(JOB) -c lakehouse/run_config/quiet.yaml \
 		--tags '{"dagster/asset_partition_range_start": "$(FROM)", "dagster/asset_partition_range_end": "$(THROUGH)"}'
 	$(BIN)/lakehouse summary
+	$(BIN)/lakehouse models
+
+# The model's quality target: train January to October 2013, hold out November and December.
+quality: install $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/dagster job execute -m lakehouse.definitions -j train_job -c lakehouse/run_config/quality_target.yaml
+	$(BIN)/lakehouse models
 
 test: install
 	$(BIN)/pytest

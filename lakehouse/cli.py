@@ -130,3 +130,101 @@ def summary() -> None:
         f"\nData lives under {data}\n"
         "Open the Dagster UI with `make dev`, then http://127.0.0.1:3000 (runs of `make demo` are there)."
     )
+
+
+def _stores():
+    from lakehouse.definitions import resources_from_env
+
+    resources = resources_from_env()
+    return resources["lake"], resources["mlflow"]
+
+
+@main.command()
+def models() -> None:
+    """Registered versions of the delay model: holdout metrics, gate decision, aliases."""
+    _, tracking = _stores()
+    versions = tracking.client().search_model_versions(f"name='{tracking.model_name}'")
+    if not versions:
+        raise click.ClickException(f"no {tracking.model_name} model is registered in {tracking.tracking_uri}")
+    click.echo(f"{'version':>7}  {'ROC AUC':>8}  {'Brier':>7}  {'gate':<9} {'aliases':<10} window")
+    for version in sorted(versions, key=lambda v: int(v.version)):
+        tags = version.tags
+        click.echo(
+            f"{version.version:>7}  {tags.get('holdout_roc_auc', '?')[:8]:>8}  "
+            f"{tags.get('holdout_brier', '?')[:7]:>7}  "
+            f"{tags.get('gate.decision', '-'):<9} {','.join(version.aliases) or '-':<10} "
+            f"train {tags.get('features.train_days', '?')}, holdout {tags.get('features.holdout_days', '?')}"
+        )
+
+
+@main.group()
+def lineage() -> None:
+    """Which data made a model, and which models a table version made."""
+
+
+@lineage.command("model")
+@click.argument("version")
+def lineage_model(version: str) -> None:
+    """The Delta table versions, feature days and code behind a registered model version."""
+    from lakehouse.ml.lineage import model_lineage
+
+    _, tracking = _stores()
+    try:
+        tags = model_lineage(tracking, version)
+    except Exception as error:
+        raise click.ClickException(f"{tracking.model_name} version {version}: {error}") from None
+    for key, value in tags.items():
+        click.echo(f"{key:<32} {value}")
+
+
+@lineage.command("table")
+@click.argument("table")
+@click.argument("version", type=int)
+def lineage_table(table: str, version: int) -> None:
+    """The registered model versions trained on TABLE (such as silver/flights) at Delta VERSION."""
+    from lakehouse.ml.lineage import models_trained_on
+
+    _, tracking = _stores()
+    found = models_trained_on(tracking, table, version)
+    if not found:
+        click.echo(f"no registered {tracking.model_name} version was trained on {table} version {version}")
+    for model_version in found:
+        click.echo(f"{tracking.model_name} version {model_version}")
+
+
+@main.command()
+@click.argument("version")
+def reproduce(version: str) -> None:
+    """Rebuild VERSION's training set from Delta time travel, retrain, compare holdout predictions."""
+    from lakehouse.ml.lineage import reproduce as run_reproduce
+
+    lake, tracking = _stores()
+    result = run_reproduce(tracking, lake, version)
+    click.echo(f"{tracking.model_name} version {result.version}: {result.window.describe()}")
+    click.echo(
+        f"  training data hash  recorded {result.hash_recorded[:16]}…  rebuilt {result.hash_rebuilt[:16]}…"
+    )
+    click.echo(
+        f"  holdout predictions {result.holdout_rows:,} rows, largest difference {result.max_difference:g}"
+    )
+    if not result.identical:
+        raise click.ClickException("the rebuilt model does not reproduce the registered one")
+    click.echo("  identical: the registered model is reproduced from its recorded table versions")
+
+
+@main.command()
+@click.argument("table")
+@click.option(
+    "--retain-hours", default=168, show_default=True, help="Keep files removed less than this long ago."
+)
+@click.option("--dry-run", is_flag=True, help="List what would be deleted, delete nothing.")
+def vacuum(table: str, retain_hours: int, dry_run: bool) -> None:
+    """Delete TABLE's unreferenced old files, unless a registered model's table version needs them."""
+    from lakehouse.ml.lineage import VacuumRefused, safe_vacuum
+
+    lake, tracking = _stores()
+    try:
+        deleted = safe_vacuum(lake, tracking, table, retain_hours, dry_run)
+    except (VacuumRefused, LookupError) as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"{'would delete' if dry_run else 'deleted'} {len(deleted)} file(s) of {table}")

@@ -12,7 +12,7 @@ import dagster as dg
 
 from lakehouse.bronze import assets as bronze
 from lakehouse.gold import assets as gold
-from lakehouse.jobs import ingest_job, lakehouse_job
+from lakehouse.jobs import ingest_job, lakehouse_job, train_job
 from lakehouse.ml import assets as ml
 from lakehouse.resources import LakeStorage, MlflowTracking, SourceSystems, Warehouse, default_data_dir
 from lakehouse.silver import assets as silver
@@ -60,7 +60,7 @@ defs = dg.Definitions(
         ml.promotions,
         ml.predictions,
     ],
-    jobs=[lakehouse_job, ingest_job],
+    jobs=[lakehouse_job, ingest_job, train_job],
     resources=resources_from_env(),
     # One process per run: a laptop has few cores and each step process costs seconds of imports.
     # On a cluster, swap in the k8s executor or launcher by configuration.

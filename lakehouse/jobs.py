@@ -15,3 +15,10 @@ ingest_job = dg.define_asset_job(
     selection=dg.AssetSelection.groups("bronze", "silver"),
     description="Load landed files into bronze and clean them into silver for a day or a range of days.",
 )
+
+# Train (and register) the delay model alone, as `make quality` does with a fixed window.
+train_job = dg.define_asset_job(
+    "train_job",
+    selection=dg.AssetSelection.assets(["ml", "delay_model"]),
+    description="Train and register a delay model on gold/flight_features; the gate is not part of it.",
+)

@@ -8,7 +8,6 @@ champion, loaded by alias.
 """
 
 import hashlib
-import io
 from datetime import UTC, date, datetime
 
 import dagster as dg
@@ -78,11 +77,10 @@ def read_features(warehouse: Warehouse, first: date | None = None, last: date | 
 
 
 def content_hash(frame: pl.DataFrame) -> str:
-    """A fingerprint of the training rows (features and label), independent of row order."""
-    rows = frame.select("flight_id", *FEATURE_COLUMNS, LABEL).sort("flight_id").rechunk()
-    buffer = io.BytesIO()
-    rows.write_ipc(buffer, compression="uncompressed")
-    return hashlib.sha256(buffer.getvalue()).hexdigest()
+    """A fingerprint of the training rows' values (features and label), independent of row order and of
+    how the frame is laid out in memory (Arrow buffers differ between equal frames; their CSV does not)."""
+    rows = frame.select("flight_id", *FEATURE_COLUMNS, LABEL).sort("flight_id")
+    return hashlib.sha256(rows.write_csv().encode()).hexdigest()
 
 
 def split(features: pl.DataFrame, window: TrainingWindow) -> tuple[pl.DataFrame, pl.DataFrame]:

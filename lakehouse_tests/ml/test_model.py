@@ -10,6 +10,7 @@ import pytest
 from lakehouse.ml import assets as ml
 from lakehouse.ml import registry
 from lakehouse.ml.assets import decide
+from lakehouse.ml.lineage import VacuumRefused, model_lineage, models_trained_on, reproduce, safe_vacuum
 from lakehouse.sources.replay import replay
 from lakehouse_tests.conftest import resources_at
 from lakehouse_tests.pipeline import GOLD_ASSETS, INGEST_ASSETS, materialize
@@ -161,3 +162,35 @@ def test_a_malformed_training_day_is_an_error_naming_the_field(stores):
             instance=instance,
             run_config={"ops": {"ml__delay_model": {"config": {"holdout_start": "Dec 1"}}}},
         )
+
+
+def test_lineage_runs_both_ways(stores):
+    resources, _ = stores
+    flights_version = resources["lake"].version("silver/flights")
+    assert models_trained_on(resources["mlflow"], "silver/flights", flights_version) == ["1", "2", "3", "4"]
+    assert models_trained_on(resources["mlflow"], "silver/flights", flights_version + 99) == []
+    tags = model_lineage(resources["mlflow"], "1")
+    assert tags["features.train_days"] == "2013-01-01..2013-01-04"
+    assert tags["dagster.asset"] == "ml/delay_model" and tags["dagster.code_version"] == "1"
+
+
+def test_reproduce_rebuilds_the_training_set_and_the_same_predictions_from_time_travel(stores):
+    resources, _ = stores
+    # Rewrite the silver days the model read: the table moves on, the model must still be reproduced.
+    assert materialize(INGEST_ASSETS, resources, FIRST, LAST).success
+    result = reproduce(resources["mlflow"], resources["lake"], "3")
+    assert result.hash_rebuilt == result.hash_recorded
+    assert result.max_difference == 0.0 and result.identical
+
+
+def test_vacuum_refuses_to_delete_what_a_registered_model_needs(stores):
+    resources, _ = stores
+    lake, tracking = resources["lake"], resources["mlflow"]
+    with pytest.raises(VacuumRefused, match=r"silver/flights .* version\(s\) 1, 2, 3, 4 were trained on"):
+        safe_vacuum(lake, tracking, "silver/flights", retention_hours=0, dry_run=True)
+    assert lake.table(
+        "silver/flights", version=int(model_lineage(tracking, "1")["delta_version.silver/flights"])
+    )
+    # No model read bronze at a particular version: its old files may go.
+    deleted = safe_vacuum(lake, tracking, "bronze/flights", retention_hours=0, dry_run=False)
+    assert isinstance(deleted, list)
