@@ -95,6 +95,8 @@ def summary() -> None:
         "silver/airports",
         "silver/airlines",
         "silver/quarantine",
+        "ml/promotions",
+        "ml/predictions",
     ]:
         found = lake.table(table)
         if found is None:
@@ -146,13 +148,17 @@ def models() -> None:
     versions = tracking.client().search_model_versions(f"name='{tracking.model_name}'")
     if not versions:
         raise click.ClickException(f"no {tracking.model_name} model is registered in {tracking.tracking_uri}")
+    aliases: dict[str, list[str]] = {}
+    for alias, version in tracking.client().get_registered_model(tracking.model_name).aliases.items():
+        aliases.setdefault(str(version), []).append(alias)
     click.echo(f"{'version':>7}  {'ROC AUC':>8}  {'Brier':>7}  {'gate':<9} {'aliases':<10} window")
     for version in sorted(versions, key=lambda v: int(v.version)):
         tags = version.tags
         click.echo(
             f"{version.version:>7}  {tags.get('holdout_roc_auc', '?')[:8]:>8}  "
             f"{tags.get('holdout_brier', '?')[:7]:>7}  "
-            f"{tags.get('gate.decision', '-'):<9} {','.join(version.aliases) or '-':<10} "
+            f"{tags.get('gate.decision', '-'):<9} "
+            f"{','.join(aliases.get(str(version.version), [])) or '-':<10} "
             f"train {tags.get('features.train_days', '?')}, holdout {tags.get('features.holdout_days', '?')}"
         )
 

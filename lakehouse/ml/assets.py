@@ -84,9 +84,12 @@ def content_hash(frame: pl.DataFrame) -> str:
 
 
 def split(features: pl.DataFrame, window: TrainingWindow) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Training and holdout rows, each in flight_id order: past 200,000 rows the histogram binning
+    subsamples rows, so the same rows in another order would make another model."""
+    ordered = features.sort("flight_id")
     return (
-        features.filter(pl.col("flight_date").is_between(window.train_start, window.train_end)),
-        features.filter(pl.col("flight_date").is_between(window.holdout_start, window.holdout_end)),
+        ordered.filter(pl.col("flight_date").is_between(window.train_start, window.train_end)),
+        ordered.filter(pl.col("flight_date").is_between(window.holdout_start, window.holdout_end)),
     )
 
 
