@@ -10,11 +10,14 @@ import os
 
 import dagster as dg
 
+from lakehouse.automation import follows_any_upstream, follows_upstream
 from lakehouse.bronze import assets as bronze
 from lakehouse.gold import assets as gold
-from lakehouse.jobs import ingest_job, lakehouse_job, train_job
+from lakehouse.jobs import ingest_job, lakehouse_job, retrain_job, score_job, train_job
 from lakehouse.ml import assets as ml
 from lakehouse.resources import LakeStorage, MlflowTracking, SourceSystems, Warehouse, default_data_dir
+from lakehouse.schedules import daily_scoring
+from lakehouse.sensors import failed_runs, sensors_from_env
 from lakehouse.silver import assets as silver
 from lakehouse.sources.assets import source_specs
 
@@ -37,6 +40,18 @@ def resources_from_env(env: dict[str, str] | None = None) -> dict[str, dg.Config
     }
 
 
+def with_automation(asset: dg.AssetsDefinition, condition: dg.AutomationCondition) -> dg.AssetsDefinition:
+    return asset.map_asset_specs(lambda spec: spec.replace_attributes(automation_condition=condition))
+
+
+# Project-wide automation, applied once here: bronze is loaded by the landing sensor, training is the
+# retrain sensor's decision; everything else follows its inputs.
+daily_followers = [silver.flights, silver.weather, gold.flight_features_table, gold.daily_airport_performance]
+whole_history_followers = [
+    silver.planes, silver.airports, silver.airlines,
+    gold.carrier_monthly_performance, gold.route_performance, gold.weather_delay_impact, ml.monitoring,
+]  # fmt: skip
+
 defs = dg.Definitions(
     assets=[
         *source_specs,
@@ -46,21 +61,24 @@ defs = dg.Definitions(
         bronze.airports,
         bronze.airlines,
         silver.quarantine,
-        silver.flights,
-        silver.weather,
-        silver.planes,
-        silver.airports,
-        silver.airlines,
-        gold.flight_features_table,
-        gold.daily_airport_performance,
-        gold.carrier_monthly_performance,
-        gold.route_performance,
-        gold.weather_delay_impact,
+        *(with_automation(asset, follows_upstream) for asset in daily_followers),
+        *(with_automation(asset, follows_any_upstream) for asset in whole_history_followers),
         ml.delay_model,
         ml.promotions,
-        ml.predictions,
+        with_automation(ml.predictions, ml.predictions_follow_features),
+        failed_runs,
     ],
-    jobs=[lakehouse_job, ingest_job, train_job],
+    jobs=[lakehouse_job, ingest_job, train_job, retrain_job, score_job],
+    sensors=[
+        *sensors_from_env(),
+        dg.AutomationConditionSensorDefinition(
+            "automation_sensor",
+            target=dg.AssetSelection.all(),
+            default_status=dg.DefaultSensorStatus.RUNNING,
+            minimum_interval_seconds=30,
+        ),
+    ],
+    schedules=[daily_scoring],
     resources=resources_from_env(),
     # One process per run: a laptop has few cores and each step process costs seconds of imports.
     # On a cluster, swap in the k8s executor or launcher by configuration.

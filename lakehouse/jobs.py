@@ -22,3 +22,17 @@ train_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets(["ml", "delay_model"]),
     description="Train and register a delay model on gold/flight_features; the gate is not part of it.",
 )
+
+# Training and the champion gate: what the retrain sensor asks for.
+retrain_job = dg.define_asset_job(
+    "retrain_job",
+    selection=dg.AssetSelection.assets(["ml", "delay_model"], ["ml", "promotions"]),
+    description="Train a new delay model and put it through the champion gate.",
+)
+
+# Batch scoring of a day's flights with the champion: what the daily schedule asks for.
+score_job = dg.define_asset_job(
+    "score_job",
+    selection=dg.AssetSelection.assets(["ml", "predictions"]),
+    description="Score a day's flights with the champion.",
+)

@@ -137,7 +137,8 @@ def evaluate(labels: np.ndarray, scores: np.ndarray) -> dict[str, float]:
     }
 
 
-def _png(figure) -> bytes:
+def figure_png(figure) -> bytes:
+    """A matplotlib figure as PNG bytes (the figure is closed)."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
     plt.close(figure)
@@ -152,7 +153,7 @@ def roc_plot(labels: np.ndarray, curves: dict[str, np.ndarray]) -> bytes:
     axis.plot([0, 1], [0, 1], color="grey", linestyle=":")
     axis.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC on the holdout")
     axis.legend(loc="lower right")
-    return _png(figure)
+    return figure_png(figure)
 
 
 def calibration_plot(labels: np.ndarray, curves: dict[str, np.ndarray]) -> bytes:
@@ -167,7 +168,7 @@ def calibration_plot(labels: np.ndarray, curves: dict[str, np.ndarray]) -> bytes
         title="Calibration on the holdout",
     )
     axis.legend(loc="upper left")
-    return _png(figure)
+    return figure_png(figure)
 
 
 def importance(model: Pipeline, inputs: pd.DataFrame, labels: np.ndarray, rows: int = 5000) -> pl.DataFrame:
@@ -192,4 +193,4 @@ def importance_plot(importances: pl.DataFrame) -> bytes:
     figure, axis = plt.subplots(figsize=(5, 5))
     axis.barh(top["feature"].to_list(), top["importance"].to_list())
     axis.set(xlabel="drop in ROC AUC when shuffled", title="Permutation importance")
-    return _png(figure)
+    return figure_png(figure)

@@ -8,16 +8,17 @@ champion, loaded by alias.
 """
 
 import hashlib
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 import polars as pl
 from pydantic import Field
 
 from lakehouse.gold import assets as gold
-from lakehouse.lib.features import FEATURE_COLUMNS
+from lakehouse.lib.features import FEATURE_COLUMNS, with_outcomes
 from lakehouse.lib.model import (
     LABEL,
+    SEED,
     TrainingWindow,
     baseline_scores,
     build_pipeline,
@@ -30,6 +31,7 @@ from lakehouse.lib.model import (
     require_trainable,
     roc_plot,
 )
+from lakehouse.lib.monitoring import drift_plot, drift_table
 from lakehouse.metadata import delta_metadata, markdown_table
 from lakehouse.ml import checks, registry
 from lakehouse.partitions import daily_partitions, partition_dates
@@ -330,6 +332,19 @@ def promotions(
     )
 
 
+# Predictions follow new features, not new champions: what a model predicted stays what it predicted.
+predictions_follow_features = (
+    (
+        dg.AutomationCondition.newly_missing()
+        | dg.AutomationCondition.any_deps_updated().ignore(dg.AssetSelection.assets(["ml", "promotions"]))
+    ).since_last_handled()
+    & ~dg.AutomationCondition.any_deps_missing()
+    & ~dg.AutomationCondition.any_deps_in_progress()
+    & ~dg.AutomationCondition.in_progress()
+    & dg.AutomationCondition.all_deps_blocking_checks_passed()
+).with_label("follows new features")
+
+
 @dg.asset(
     key=["ml", "predictions"],
     group_name="ml",
@@ -367,4 +382,89 @@ def predictions(
             "mean_probability_late": float(scores.mean()) if len(scores) else 0.0,
         },
         data_version=dg.DataVersion(str(write.version)),
+    )
+
+
+class MonitoringConfig(dg.Config):
+    """Thresholds of the drift and decay checks and the window they look at."""
+
+    window_days: int = Field(default=7, gt=0, description="How many of the newest days are 'recent'.")
+    psi_warn: float = Field(default=0.1, gt=0)
+    psi_fail: float = Field(default=0.25, gt=0)
+    auc_floor: float = Field(default=0.65, gt=0, lt=1)
+    reference_rows: int = Field(
+        default=100_000, gt=0, description="Sample of the training days to compare to."
+    )
+
+
+@dg.asset(
+    key=["ml", "monitoring"],
+    group_name="ml",
+    kinds={"mlflow", "polars"},
+    deps=[gold.flight_features_table, predictions, promotions],
+    check_specs=checks.monitoring_check_specs(dg.AssetKey(["ml", "monitoring"])),
+    code_version="1",
+)
+def monitoring(
+    context: dg.AssetExecutionContext,
+    config: MonitoringConfig,
+    warehouse: Warehouse,
+    lake: LakeStorage,
+    mlflow: MlflowTracking,
+) -> dg.MaterializeResult:
+    """Is the champion still fit for today's data? Drift: each feature's population stability index between
+    the champion's training days and the newest days of `gold/flight_features`, with a plot. Decay: the
+    champion's realized ROC AUC and Brier score over the newest days, from `ml/predictions` joined to the
+    outcomes in silver. The retrain sensor acts on these checks."""
+    champion = mlflow.champion()
+    if champion is None:
+        raise LookupError(f"{mlflow.model_name} has no '{CHAMPION}' yet: materialize ml/promotions first")
+    train_first, train_last = (
+        date.fromisoformat(d) for d in champion.tags["features.train_days"].split("..")
+    )
+    with warehouse.get_connection() as connection:
+        newest = connection.sql("SELECT max(flight_date) FROM gold.flight_features").fetchall()[0][0]
+    recent_first = newest - timedelta(days=config.window_days - 1)
+    reference = read_features(warehouse, train_first, train_last)
+    reference = reference.sample(min(config.reference_rows, reference.height), seed=SEED)
+    recent = read_features(warehouse, recent_first, newest)
+    drift = drift_table(reference, recent, FEATURE_COLUMNS)
+
+    outcomes = with_outcomes(
+        lake.scan("silver/flights").filter(pl.col("flight_date").is_between(recent_first, newest))
+    ).select("flight_id", "late")
+    scored = (
+        (
+            lake.scan("ml/predictions")
+            .filter(
+                pl.col("flight_date").is_between(recent_first, newest)
+                & (pl.col("model_version") == int(champion.version))
+            )
+            .select("flight_id", "probability_late")
+            .join(outcomes, on="flight_id")
+            .collect()
+        )
+        if lake.table("ml/predictions") is not None
+        else pl.DataFrame()
+    )
+    labels_known = scored.height and scored["late"].n_unique() == 2
+    realized = (
+        evaluate(scored["late"].to_numpy(), scored["probability_late"].to_numpy()) if labels_known else None
+    )
+    plot = drift_plot(drift, config.psi_warn, config.psi_fail)
+    return dg.MaterializeResult(
+        metadata={
+            "champion_version": str(champion.version),
+            "reference_days": f"{train_first}..{train_last}",
+            "recent_days": f"{recent_first}..{newest}",
+            "max_psi": float(drift["psi"].max() or 0.0),
+            "realized_roc_auc": realized["roc_auc"] if realized else float("nan"),
+            "realized_brier": realized["brier"] if realized else float("nan"),
+            "drift": dg.MetadataValue.md(markdown_table(drift, 50)),
+            "drift_plot": dg.MetadataValue.md(registry.png_markdown("drift", plot)),
+        },
+        check_results=[
+            checks.feature_drift(context.asset_key, drift, config.psi_warn, config.psi_fail),
+            checks.prediction_decay(context.asset_key, realized, config.auc_floor, scored.height),
+        ],
     )

@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 
 from lakehouse.ml import assets as ml
+from lakehouse.ml import checks as ml_checks
 from lakehouse.ml import registry
 from lakehouse.ml.assets import decide
 from lakehouse.ml.lineage import VacuumRefused, model_lineage, models_trained_on, reproduce, safe_vacuum
@@ -136,6 +137,34 @@ def test_predictions_come_from_the_champion_and_match_the_registered_model(store
     model = registry.load_model(resources["mlflow"], champion.version)
     expected = registry.predict(model, ml.model_input(features))
     assert scored.sort("flight_id")["probability_late"].to_list() == pytest.approx(list(expected))
+
+
+def test_monitoring_measures_drift_and_realized_quality_of_the_champion(stores):
+    resources, instance = stores
+    result = dg.materialize(
+        [ml.monitoring],
+        resources=resources,
+        instance=instance,
+        run_config={"ops": {"ml__monitoring": {"config": {"window_days": 1}}}},
+    )
+    assert result.success
+    values = metadata(result, "ml/monitoring")
+    assert values["recent_days"] == "2013-01-05..2013-01-05"
+    assert values["max_psi"] > 0 and 0 < values["realized_roc_auc"] < 1
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert set(checks) == {"feature_drift", "prediction_decay"}
+    assert checks["prediction_decay"].metadata["scored"].value > 0
+
+
+def test_drift_beyond_the_threshold_fails_and_names_the_features():
+    drift = pl.DataFrame({"feature": ["weather_temp", "carrier", "month"], "psi": [0.6, 0.15, 0.01]})
+    result = ml_checks.feature_drift(
+        dg.AssetKey(["ml", "monitoring"]), drift, warn_above=0.1, fail_above=0.25
+    )
+    assert not result.passed and result.severity == dg.AssetCheckSeverity.ERROR
+    assert "weather_temp" in result.description and "carrier" not in result.description
+    mild = ml_checks.feature_drift(dg.AssetKey(["ml", "monitoring"]), drift.tail(2), 0.1, 0.25)
+    assert not mild.passed and mild.severity == dg.AssetCheckSeverity.WARN
 
 
 def test_a_window_whose_feature_is_empty_is_refused_by_name(stores):

@@ -1,0 +1,253 @@
+"""Sensors: newly landed files become ingestion runs; new data, drift or decay become retraining; failed
+runs are recorded where a person sees them. Each is built by a small factory and decides in a plain
+function."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+import dagster as dg
+
+from lakehouse.jobs import ingest_job, retrain_job
+from lakehouse.lib.files import sha256
+from lakehouse.partitions import daily_partitions
+from lakehouse.resources import MlflowTracking, SourceSystems
+
+LANDING_FOLDERS = {"flights": ".csv", "weather": ".jsonl"}
+FEATURES = dg.AssetKey(["gold", "flight_features"])
+MONITORING = dg.AssetKey(["ml", "monitoring"])
+FEATURE_BLOCKING_CHECKS = ["schema", "unique_keys", "matches_silver", "label_rate"]
+MONITORING_CHECKS = ["feature_drift", "prediction_decay"]
+FAILED_RUNS = dg.AssetKey(["ops", "failed_runs"])
+
+
+def landed_day(path: str) -> date | None:
+    """The day a landing file is for, from its name (``flights/2013-01-01.csv``); None if not a date."""
+    stem = path.rsplit("/", 1)[-1].split(".", 1)[0]
+    try:
+        return date.fromisoformat(stem)
+    except ValueError:
+        return None
+
+
+def contiguous_ranges(days: list[date]) -> list[tuple[date, date]]:
+    """Sorted days grouped into runs of consecutive days, as (first, last) pairs."""
+    ranges: list[tuple[date, date]] = []
+    for day in sorted(days):
+        if ranges and day == ranges[-1][1] + timedelta(days=1):
+            ranges[-1] = (ranges[-1][0], day)
+        else:
+            ranges.append((day, day))
+    return ranges
+
+
+def build_landing_sensor(minimum_interval_seconds: int = 30) -> dg.SensorDefinition:
+    @dg.sensor(
+        name="landing_sensor",
+        job=ingest_job,
+        minimum_interval_seconds=minimum_interval_seconds,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Requests an ingestion run (bronze and silver) for every newly landed or re-delivered "
+        "day. "
+        "Run keys come from the files' checksums: the same content is ingested once, a corrected one again.",
+    )
+    def landing_sensor(context: dg.SensorEvaluationContext, sources: SourceSystems):
+        landing = sources.landing
+        seen: dict[str, list] = json.loads(context.cursor) if context.cursor else {}
+        first, last = (
+            date.fromisoformat(k)
+            for k in (daily_partitions.get_first_partition_key(), daily_partitions.get_last_partition_key())
+        )
+        current: dict[str, list] = {}
+        changed: set[date] = set()
+        ignored = []
+        for folder, suffix in LANDING_FOLDERS.items():
+            for file in landing.list(folder, suffix):
+                day = landed_day(file.path)
+                if day is None or not first <= day <= last:
+                    ignored.append(file.path)
+                    continue
+                stamp = [file.size, file.modified_at.isoformat()]
+                known = seen.get(file.path)
+                if known and known[:2] == stamp:
+                    current[file.path] = known
+                    continue
+                digest = sha256(landing.read_bytes(file.path))
+                current[file.path] = [*stamp, digest]
+                if not known or known[2] != digest:
+                    changed.add(day)
+        if ignored:
+            context.log.warning(
+                f"ignored {len(ignored)} landing file(s) outside the partitions: {ignored[:5]}"
+            )
+        requests = []
+        for start, end in contiguous_ranges(sorted(changed)):
+            digests = sorted(
+                v[2]
+                for p, v in current.items()
+                if start <= (landed_day(p) or start) <= end and landed_day(p) is not None
+            )
+            content = sha256("".join(digests).encode())[:16]
+            tags = {
+                "dagster/asset_partition_range_start": start.isoformat(),
+                "dagster/asset_partition_range_end": end.isoformat(),
+                "lakehouse/landed_days": str((end - start).days + 1),
+            }
+            requests.append(dg.RunRequest(run_key=f"ingest-{start}-{end}-{content}", tags=tags))
+        if not requests:
+            return dg.SensorResult(
+                skip_reason=f"no new or changed files among {len(current)} landed", cursor=json.dumps(current)
+            )
+        return dg.SensorResult(run_requests=requests, cursor=json.dumps(current))
+
+    return landing_sensor
+
+
+@dataclass(frozen=True)
+class RetrainDecision:
+    request: bool
+    reason: str
+
+
+def retrain_decision(
+    champion_last_day: date | None,
+    feature_days: set[date],
+    failed_monitoring: list[str],
+    failed_blocking: list[str],
+    last_request: datetime | None,
+    now: datetime,
+    min_new_days: int,
+    cooldown: timedelta,
+    first_model_days: int,
+) -> RetrainDecision:
+    """Whether to retrain now, and why (or why not)."""
+    if failed_blocking:
+        return RetrainDecision(
+            False, f"gold/flight_features failed blocking check(s) {', '.join(failed_blocking)}"
+        )
+    if last_request and now - last_request < cooldown:
+        return RetrainDecision(
+            False, f"cooling down until {(last_request + cooldown).isoformat(timespec='minutes')}"
+        )
+    if champion_last_day is None:
+        if len(feature_days) >= first_model_days:
+            return RetrainDecision(True, f"no champion yet and {len(feature_days)} days of features")
+        return RetrainDecision(
+            False, f"no champion yet; {len(feature_days)} of {first_model_days} days of features"
+        )
+    new_days = sorted(d for d in feature_days if d > champion_last_day)
+    if failed_monitoring:
+        return RetrainDecision(True, f"monitoring check(s) failed: {', '.join(failed_monitoring)}")
+    if len(new_days) >= min_new_days:
+        return RetrainDecision(
+            True, f"{len(new_days)} new day(s) of labelled features since {champion_last_day}"
+        )
+    return RetrainDecision(
+        False, f"{len(new_days)} of {min_new_days} new day(s) since {champion_last_day}; no drift or decay"
+    )
+
+
+def _failed_checks(instance: dg.DagsterInstance, asset: dg.AssetKey, names: list[str]) -> list[str]:
+    failed = []
+    for name in names:
+        record = instance.get_latest_asset_check_evaluation_record(dg.AssetCheckKey(asset, name))
+        evaluation = record.event.asset_check_evaluation if record and record.event else None
+        if evaluation is not None and not evaluation.passed:
+            failed.append(name)
+    return failed
+
+
+def build_retrain_sensor(
+    min_new_days: int = 7,
+    cooldown: timedelta = timedelta(hours=6),
+    first_model_days: int = 42,
+    minimum_interval_seconds: int = 60,
+) -> dg.SensorDefinition:
+    @dg.sensor(
+        name="retrain_sensor",
+        job=retrain_job,
+        minimum_interval_seconds=minimum_interval_seconds,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=f"Requests training and the champion gate when {min_new_days}+ new days of features have "
+        f"landed since the champion's data, or a drift or decay check failed; at most once per {cooldown}, "
+        "never on features whose blocking checks failed.",
+    )
+    def retrain_sensor(context: dg.SensorEvaluationContext, mlflow: MlflowTracking):
+        instance = context.instance
+        champion = mlflow.champion()
+        champion_last_day = (
+            date.fromisoformat(champion.tags["features.holdout_days"].split("..")[1]) if champion else None
+        )
+        feature_days = {date.fromisoformat(k) for k in instance.get_materialized_partitions(FEATURES)}
+        last_request = datetime.fromisoformat(context.cursor) if context.cursor else None
+        now = datetime.now(UTC)
+        decision = retrain_decision(
+            champion_last_day,
+            feature_days,
+            _failed_checks(instance, MONITORING, MONITORING_CHECKS),
+            _failed_checks(instance, FEATURES, FEATURE_BLOCKING_CHECKS),
+            last_request,
+            now,
+            min_new_days,
+            cooldown,
+            first_model_days,
+        )
+        if not decision.request:
+            return dg.SkipReason(decision.reason)
+        newest = max(feature_days).isoformat()
+        return dg.SensorResult(
+            run_requests=[
+                dg.RunRequest(
+                    run_key=f"retrain-{champion.version if champion else 'none'}-{newest}-{now:%Y%m%dT%H%M}",
+                    tags={"lakehouse/retrain_reason": decision.reason},
+                )
+            ],
+            cursor=now.isoformat(),
+        )
+
+    return retrain_sensor
+
+
+failed_runs = dg.AssetSpec(
+    key=FAILED_RUNS,
+    group_name="ops",
+    description="Every failed run, observed by the run-failure sensor with its job, error and failed steps.",
+)
+
+
+@dg.run_failure_sensor(name="record_failed_runs", default_status=dg.DefaultSensorStatus.RUNNING)
+def record_failed_runs(context: dg.RunFailureSensorContext) -> None:
+    """Records each failed run as an observation of ops/failed_runs, with its error."""
+    run = context.dagster_run
+    error = context.failure_event.message or "unknown error"
+    first = run.tags.get("dagster/asset_partition_range_start", run.tags.get("dagster/partition", "-"))
+    last = run.tags.get("dagster/asset_partition_range_end", first)
+    steps = [event.step_key for event in context.get_step_failure_events()]
+    context.instance.report_runless_asset_event(
+        dg.AssetObservation(
+            asset_key=FAILED_RUNS,
+            description=f"{run.job_name} failed: {error}"[:500],
+            metadata={
+                "run_id": run.run_id,
+                "job": run.job_name,
+                "failed_steps": dg.MetadataValue.json(steps),
+                "error": dg.MetadataValue.md(f"```\n{error[:4000]}\n```"),
+                "partitions": f"{first}..{last}",
+            },
+        )
+    )
+
+
+def sensors_from_env(env: dict[str, str] | None = None) -> list[dg.SensorDefinition]:
+    env = dict(os.environ if env is None else env)
+    return [
+        build_landing_sensor(int(env.get("LAKEHOUSE_LANDING_INTERVAL_SECONDS", "30"))),
+        build_retrain_sensor(
+            min_new_days=int(env.get("LAKEHOUSE_RETRAIN_MIN_NEW_DAYS", "7")),
+            cooldown=timedelta(hours=float(env.get("LAKEHOUSE_RETRAIN_COOLDOWN_HOURS", "6"))),
+        ),
+        record_failed_runs,
+    ]

@@ -1,0 +1,168 @@
+"""Sensors and automation on a real Dagster instance, over real landed files."""
+
+import os
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from lakehouse.definitions import defs
+from lakehouse.sensors import build_landing_sensor, build_retrain_sensor, contiguous_ranges, retrain_decision
+from lakehouse.sources.replay import flights_path, replay
+from lakehouse_tests.conftest import resources_at
+from lakehouse_tests.pipeline import GOLD_ASSETS, INGEST_ASSETS, materialize
+
+JAN1 = date(2013, 1, 1)
+
+
+def evaluate(sensor: dg.SensorDefinition, instance, resources, cursor=None):
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources)
+    return sensor(context)
+
+
+def test_contiguous_days_become_ranges():
+    days = [date(2013, 1, 2), date(2013, 1, 1), date(2013, 2, 12), date(2013, 1, 3), date(2013, 11, 3)]
+    assert contiguous_ranges(days) == [
+        (date(2013, 1, 1), date(2013, 1, 3)),
+        (date(2013, 2, 12), date(2013, 2, 12)),
+        (date(2013, 11, 3), date(2013, 11, 3)),
+    ]
+
+
+def test_landing_sensor_cursor_cases(landed: Path, resources):
+    sensor = build_landing_sensor()
+    with dg.instance_for_test() as instance:
+        first = evaluate(sensor, instance, resources)
+        ranges = sorted(
+            (r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"])
+            for r in first.run_requests
+        )
+        assert ranges == [
+            ("2013-01-01", "2013-01-02"),
+            ("2013-02-12", "2013-02-12"),
+            ("2013-11-03", "2013-11-03"),
+        ]
+
+        # Nothing new: nothing requested, and the reason is given.
+        quiet = evaluate(sensor, instance, resources, first.cursor)
+        assert not quiet.run_requests and "no new or changed files among 8" in quiet.skip_reason.skip_message
+
+        # The same content delivered again (a new modification time): still nothing.
+        file = landed / "landing" / flights_path(JAN1)
+        content = file.read_bytes()
+        file.write_bytes(content)
+        os.utime(file, (file.stat().st_atime, file.stat().st_mtime + 60))
+        again = evaluate(sensor, instance, resources, quiet.cursor)
+        assert not again.run_requests
+
+        # A corrected delivery: that day alone, under a new run key.
+        file.write_bytes(content.replace(b",UA,1545,", b",UA,1546,", 1))
+        corrected = evaluate(sensor, instance, resources, again.cursor)
+        [request] = corrected.run_requests
+        assert request.tags["dagster/asset_partition_range_start"] == "2013-01-01"
+        assert request.tags["dagster/asset_partition_range_end"] == "2013-01-01"
+        assert request.run_key not in {r.run_key for r in first.run_requests}
+
+
+def test_landing_sensor_run_keys_depend_only_on_content(landed: Path, resources):
+    sensor = build_landing_sensor()
+    with dg.instance_for_test() as instance:
+        keys = {r.run_key for r in evaluate(sensor, instance, resources).run_requests}
+        # A lost cursor asks again with the same run keys, which Dagster will not launch twice.
+        assert {r.run_key for r in evaluate(sensor, instance, resources).run_requests} == keys
+
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+DAYS = {date(2013, 1, 1) + timedelta(days=i) for i in range(60)}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "request_", "reason"),
+    [
+        ({"champion_last_day": None, "feature_days": set(list(DAYS)[:10])}, False, "10 of 42 days"),
+        ({"champion_last_day": None}, True, "no champion yet and 60 days"),
+        ({"champion_last_day": date(2013, 2, 25)}, False, "4 of 7 new day(s)"),
+        ({"champion_last_day": date(2013, 2, 20)}, True, "9 new day(s)"),
+        (
+            {"champion_last_day": date(2013, 3, 1), "failed_monitoring": ["feature_drift"]},
+            True,
+            "feature_drift",
+        ),
+        ({"champion_last_day": date(2013, 2, 1), "failed_blocking": ["label_rate"]}, False, "label_rate"),
+        (
+            {"champion_last_day": date(2013, 2, 1), "last_request": NOW - timedelta(hours=1)},
+            False,
+            "cooling down",
+        ),
+    ],
+)
+def test_retrain_decisions(kwargs, request_, reason):
+    arguments = {
+        "feature_days": DAYS,
+        "failed_monitoring": [],
+        "failed_blocking": [],
+        "last_request": None,
+        "now": NOW,
+        "min_new_days": 7,
+        "cooldown": timedelta(hours=6),
+        "first_model_days": 42,
+    } | kwargs
+    decision = retrain_decision(**arguments)
+    assert decision.request is request_ and reason in decision.reason
+
+
+def test_retrain_sensor_says_why_it_waits(resources):
+    with dg.instance_for_test() as instance:
+        result = evaluate(build_retrain_sensor(), instance, {"mlflow": resources["mlflow"]})
+        assert isinstance(result, dg.SkipReason)
+        assert "no champion yet; 0 of 42 days" in result.skip_message
+
+
+def test_automation_rebuilds_gold_for_a_newly_ingested_day(resources):
+    with dg.instance_for_test() as instance:
+        baseline = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+        assert baseline.total_requested == 0
+        assert materialize(INGEST_ASSETS, resources, JAN1, instance=instance).success
+        after = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=baseline.cursor)
+        requested = {
+            (key.to_user_string(), tuple(sorted(after.get_requested_partitions(key))))
+            for key in (
+                dg.AssetKey(["gold", "flight_features"]),
+                dg.AssetKey(["gold", "daily_airport_performance"]),
+            )
+        }
+        assert requested == {
+            ("gold/flight_features", ("2013-01-01",)),
+            ("gold/daily_airport_performance", ("2013-01-01",)),
+        }
+        # Training is the retrain sensor's decision, never automation's.
+        assert not after.get_requested_partitions(dg.AssetKey(["ml", "delay_model"]))
+
+
+def test_days_landing_one_by_one_retrain_after_enough_and_not_before(tmp_path: Path):
+    root = tmp_path / "data"
+    resources = resources_at(root)
+    landing_sensor = build_landing_sensor()
+    retrain_sensor = build_retrain_sensor(first_model_days=3)
+    cursor = None
+    with dg.instance_for_test() as instance:
+        for offset in range(3):
+            day = JAN1 + timedelta(days=offset)
+            replay(str(root / "landing"), root / "sources" / "operational.sqlite", day, day)
+            result = evaluate(landing_sensor, instance, resources, cursor)
+            cursor = result.cursor
+            [request] = result.run_requests
+            assert request.tags["dagster/asset_partition_range_start"] == day.isoformat()
+            assert materialize(INGEST_ASSETS + GOLD_ASSETS[:1], resources, day, instance=instance).success
+            decision = evaluate(retrain_sensor, instance, {"mlflow": resources["mlflow"]})
+            if offset < 2:
+                assert (
+                    isinstance(decision, dg.SkipReason) and f"{offset + 1} of 3 days" in decision.skip_message
+                )
+            else:
+                [retrain] = decision.run_requests
+                assert "no champion yet and 3 days" in retrain.tags["lakehouse/retrain_reason"]
+        # The same file delivered again starts nothing.
+        replay(str(root / "landing"), root / "sources" / "operational.sqlite", JAN1, JAN1, redeliver=[JAN1])
+        assert not evaluate(landing_sensor, instance, resources, cursor).run_requests
