@@ -16,3 +16,11 @@ follows_upstream = (_eager_every_partition & _blocking_checks_passed).with_label
 follows_any_upstream = (
     _eager_every_partition.without(~dg.AutomationCondition.any_deps_missing()) & _blocking_checks_passed
 ).with_label("follows any upstream")
+
+# Monitoring judges the champion: it follows its inputs once there is a champion (ml/promotions exists).
+follows_champion = (
+    follows_any_upstream
+    & ~dg.AutomationCondition.any_deps_match(dg.AutomationCondition.missing()).allow(
+        dg.AssetSelection.assets(["ml", "promotions"])
+    )
+).with_label("follows its inputs once a champion exists")

@@ -10,7 +10,7 @@ import os
 
 import dagster as dg
 
-from lakehouse.automation import follows_any_upstream, follows_upstream
+from lakehouse.automation import follows_any_upstream, follows_champion, follows_upstream
 from lakehouse.bronze import assets as bronze
 from lakehouse.gold import assets as gold
 from lakehouse.jobs import ingest_job, lakehouse_job, retrain_job, score_job, train_job
@@ -49,7 +49,7 @@ def with_automation(asset: dg.AssetsDefinition, condition: dg.AutomationConditio
 daily_followers = [silver.flights, silver.weather, gold.flight_features_table, gold.daily_airport_performance]
 whole_history_followers = [
     silver.planes, silver.airports, silver.airlines,
-    gold.carrier_monthly_performance, gold.route_performance, gold.weather_delay_impact, ml.monitoring,
+    gold.carrier_monthly_performance, gold.route_performance, gold.weather_delay_impact,
 ]  # fmt: skip
 
 defs = dg.Definitions(
@@ -66,6 +66,7 @@ defs = dg.Definitions(
         ml.delay_model,
         ml.promotions,
         with_automation(ml.predictions, ml.predictions_follow_features),
+        with_automation(ml.monitoring, follows_champion),
         failed_runs,
     ],
     jobs=[lakehouse_job, ingest_job, train_job, retrain_job, score_job],

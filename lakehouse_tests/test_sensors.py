@@ -166,3 +166,11 @@ def test_days_landing_one_by_one_retrain_after_enough_and_not_before(tmp_path: P
         # The same file delivered again starts nothing.
         replay(str(root / "landing"), root / "sources" / "operational.sqlite", JAN1, JAN1, redeliver=[JAN1])
         assert not evaluate(landing_sensor, instance, resources, cursor).run_requests
+
+
+def test_monitoring_waits_for_a_champion(resources):
+    with dg.instance_for_test() as instance:
+        baseline = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+        assert materialize(INGEST_ASSETS + GOLD_ASSETS, resources, JAN1, instance=instance).success
+        after = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=baseline.cursor)
+        assert not after.get_requested_partitions(dg.AssetKey(["ml", "monitoring"]))
