@@ -10,7 +10,12 @@ import os
 
 import dagster as dg
 
-from lakehouse.automation import follows_any_upstream, follows_champion, follows_upstream
+from lakehouse.automation import (
+    follows_any_upstream,
+    follows_champion,
+    follows_new_features,
+    follows_upstream,
+)
 from lakehouse.bronze import assets as bronze
 from lakehouse.gold import assets as gold
 from lakehouse.jobs import ingest_job, lakehouse_job, retrain_job, score_job, train_job
@@ -65,7 +70,7 @@ defs = dg.Definitions(
         *(with_automation(asset, follows_any_upstream) for asset in whole_history_followers),
         ml.delay_model,
         ml.promotions,
-        with_automation(ml.predictions, ml.predictions_follow_features),
+        with_automation(ml.predictions, follows_new_features),
         with_automation(ml.monitoring, follows_champion),
         failed_runs,
     ],

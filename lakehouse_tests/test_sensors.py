@@ -174,3 +174,19 @@ def test_monitoring_waits_for_a_champion(resources):
         assert materialize(INGEST_ASSETS + GOLD_ASSETS, resources, JAN1, instance=instance).success
         after = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=baseline.cursor)
         assert not after.get_requested_partitions(dg.AssetKey(["ml", "monitoring"]))
+
+
+def test_a_new_day_rebuilds_that_day_not_the_history(landed: Path, resources):
+    """Each ingestion refreshes the reference tables; the days already built must not be rebuilt for it."""
+    with dg.instance_for_test() as instance:
+        assert materialize(INGEST_ASSETS + GOLD_ASSETS, resources, JAN1, instance=instance).success
+        baseline = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+        assert materialize(INGEST_ASSETS, resources, date(2013, 1, 2), instance=instance).success
+        after = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=baseline.cursor)
+        for asset in (
+            ["silver", "flights"],
+            ["gold", "flight_features"],
+            ["gold", "daily_airport_performance"],
+        ):
+            assert "2013-01-01" not in after.get_requested_partitions(dg.AssetKey(asset)), asset
+        assert after.get_requested_partitions(dg.AssetKey(["gold", "flight_features"])) == {"2013-01-02"}

@@ -332,19 +332,6 @@ def promotions(
     )
 
 
-# Predictions follow new features, not new champions: what a model predicted stays what it predicted.
-predictions_follow_features = (
-    (
-        dg.AutomationCondition.newly_missing()
-        | dg.AutomationCondition.any_deps_updated().ignore(dg.AssetSelection.assets(["ml", "promotions"]))
-    ).since_last_handled()
-    & ~dg.AutomationCondition.any_deps_missing()
-    & ~dg.AutomationCondition.any_deps_in_progress()
-    & ~dg.AutomationCondition.in_progress()
-    & dg.AutomationCondition.all_deps_blocking_checks_passed()
-).with_label("follows new features")
-
-
 @dg.asset(
     key=["ml", "predictions"],
     group_name="ml",
