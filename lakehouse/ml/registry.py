@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import base64
+import io
 import subprocess
-import tempfile
 from importlib.metadata import version
 from pathlib import Path
 
@@ -12,6 +12,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 from mlflow.models import infer_signature
+from PIL import Image
 from sklearn.pipeline import Pipeline
 
 from lakehouse.resources import MlflowTracking
@@ -69,10 +70,8 @@ def predict(model: Pipeline, inputs: pd.DataFrame) -> np.ndarray:
 
 
 def log_png(name: str, png: bytes) -> None:
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / name
-        path.write_bytes(png)
-        mlflow.log_artifact(str(path), artifact_path="plots")
+    """Log a PNG to the active run as ``plots/<name>``."""
+    mlflow.log_image(Image.open(io.BytesIO(png)), artifact_file=f"plots/{name}")
 
 
 def png_markdown(title: str, png: bytes) -> str:

@@ -83,6 +83,8 @@ def test_training_registers_a_model_with_lineage_and_the_first_becomes_champion(
     assert len(tags["features.content_hash"]) == 64
     assert tags["dagster.run_id"] == result.run_id
     assert tags["gate.decision"] == "promoted"
+    plots = {a.path for a in resources["mlflow"].client().list_artifacts(model["mlflow_run_id"], "plots")}
+    assert plots == {"plots/roc.png", "plots/calibration.png", "plots/importance.png"}
     assert str(resources["mlflow"].champion().version) == version
     decision = promotions(stores).row(0, named=True)
     assert decision["promoted"] and decision["model_version"] == int(version)
