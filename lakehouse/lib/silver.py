@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import zoneinfo
 from dataclasses import dataclass
-from datetime import date
 
 import polars as pl
 
@@ -422,8 +421,3 @@ def airport_zones(airports: pl.DataFrame) -> dict[str, str]:
     """FAA code to IANA time zone, for airports whose zone is known."""
     known = airports.filter(pl.col("tzone").is_not_null())
     return dict(zip(known["faa"], known["tzone"], strict=True))
-
-
-def days_between(start: date, end: date) -> list[date]:
-    """Every date from ``start`` up to but excluding ``end``."""
-    return pl.date_range(start, end, interval="1d", closed="left", eager=True).to_list()
