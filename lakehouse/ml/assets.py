@@ -8,6 +8,7 @@ champion, loaded by alias.
 """
 
 import hashlib
+import json
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
@@ -95,6 +96,39 @@ def split(features: pl.DataFrame, window: TrainingWindow) -> tuple[pl.DataFrame,
     )
 
 
+def training_key(data_hash: str, params: dict, code_version: str) -> str:
+    """What makes a model: its training rows, its parameters and the code that trains it."""
+    return hashlib.sha256(json.dumps([data_hash, params, code_version], sort_keys=True).encode()).hexdigest()
+
+
+def registered_with_key(mlflow: MlflowTracking, key: str):
+    """The registered version trained from exactly these rows, parameters and code, if any."""
+    versions = mlflow.client().search_model_versions(f"name='{mlflow.model_name}'")
+    matching = [v for v in versions if v.tags.get("training.key") == key]
+    return min(matching, key=lambda v: int(v.version)) if matching else None
+
+
+def reused_result(
+    context: dg.AssetExecutionContext, mlflow: MlflowTracking, version, window
+) -> dg.MaterializeResult:
+    run_metrics = mlflow.client().get_run(version.run_id).data.metrics
+    metrics = {k: run_metrics[f"holdout_{k}"] for k in ("roc_auc", "average_precision", "brier", "log_loss")}
+    baseline = {k: run_metrics[f"baseline_{k}"] for k in metrics}
+    context.log.info(f"{mlflow.model_name} version {version.version} was trained on the same rows: reused")
+    return dg.MaterializeResult(
+        metadata={
+            "model_version": str(version.version),
+            "mlflow_run_id": version.run_id,
+            "reused": True,
+            "window": window.describe(),
+            **{f"holdout_{k}": v for k, v in metrics.items()},
+            **{f"baseline_{k}": v for k, v in baseline.items()},
+        },
+        data_version=dg.DataVersion(str(version.version)),
+        check_results=[checks.beats_baseline(context.asset_key, metrics, baseline)],
+    )
+
+
 @dg.asset(
     key=["ml", "delay_model"],
     group_name="ml",
@@ -127,6 +161,14 @@ def delay_model(
     params = {
         k: getattr(config, k) for k in ("learning_rate", "max_iter", "max_leaf_nodes", "l2_regularization")
     }
+    code_version = context.assets_def.code_versions_by_key[context.asset_key] or ""
+    data_hash = content_hash(pl.concat([train, holdout]))
+    key = training_key(data_hash, params | {"holdout_days": config.holdout_days}, code_version)
+    existing = registered_with_key(mlflow, key)
+    if existing is not None:
+        # The same rows, parameters and code made this version already: training again would register a
+        # twin (and move the champion to it), so the lakehouse stays as it is.
+        return reused_result(context, mlflow, existing, window)
     model = build_pipeline(**params)
     inputs, labels = model_input(train), train[LABEL].to_numpy()
     model.fit(inputs, labels)
@@ -149,10 +191,11 @@ def delay_model(
         "features.holdout_days": f"{window.holdout_start}..{window.holdout_end}",
         "features.train_rows": str(train.height),
         "features.holdout_rows": str(holdout.height),
-        "features.content_hash": content_hash(pl.concat([train, holdout])),
+        "features.content_hash": data_hash,
+        "training.key": key,
         "dagster.run_id": context.run.run_id,
         "dagster.asset": "ml/delay_model",
-        "dagster.code_version": context.assets_def.code_versions_by_key[context.asset_key] or "",
+        "dagster.code_version": code_version,
         "git.commit": registry.git_commit() or "unknown",
     }
     with (
@@ -171,10 +214,10 @@ def delay_model(
         info = registry.log_model(model, inputs, mlflow.model_name)
     version = str(info.registered_model_version)
     client = mlflow.client()
-    for key, value in lineage.items():
-        client.set_model_version_tag(mlflow.model_name, version, key, value)
-    for key, value in metrics.items():
-        client.set_model_version_tag(mlflow.model_name, version, f"holdout_{key}", f"{value:.6f}")
+    for name, value in lineage.items():
+        client.set_model_version_tag(mlflow.model_name, version, name, value)
+    for name, value in metrics.items():
+        client.set_model_version_tag(mlflow.model_name, version, f"holdout_{name}", f"{value:.6f}")
 
     context.log.info(f"registered {mlflow.model_name} version {version}: ROC AUC {metrics['roc_auc']:.4f}")
     comparison = pl.DataFrame(
@@ -261,6 +304,26 @@ def promotions(
     if event is None or event.asset_materialization is None:
         raise LookupError("ml/delay_model has never been materialized: train a model first")
     candidate = str(event.asset_materialization.metadata["model_version"].value)
+    champion = mlflow.champion()
+    champion_version = str(champion.version) if champion else None
+    judged = lake.table(PROMOTIONS_TABLE) is not None and (
+        lake.scan(PROMOTIONS_TABLE)
+        .filter(pl.col("model_version") == int(candidate))
+        .select(pl.len())
+        .collect()
+        .item()
+    )
+    if champion_version == candidate and judged:
+        context.log.info(f"version {candidate} is the champion and was judged before: nothing to decide")
+        return dg.MaterializeResult(
+            metadata={
+                "candidate_version": candidate,
+                "promoted": True,
+                "reason": "already the champion",
+                "champion_version": candidate,
+                "delta_version": lake.version(PROMOTIONS_TABLE),
+            }
+        )
     client = mlflow.client()
     tags = client.get_model_version(mlflow.model_name, candidate).tags
     first, last = (date.fromisoformat(d) for d in tags["features.holdout_days"].split(".."))
@@ -273,8 +336,6 @@ def promotions(
         "roc_auc"
     ]
     baseline_auc = evaluate(labels, baseline_scores(train, holdout))["roc_auc"]
-    champion = mlflow.champion()
-    champion_version = str(champion.version) if champion else None
     if champion_version == candidate:
         promoted, reason, champion_auc = True, "already the champion", candidate_auc
     else:

@@ -91,6 +91,18 @@ def test_training_registers_a_model_with_lineage_and_the_first_becomes_champion(
     assert "first model" in decision["reason"]
 
 
+def test_training_again_on_the_same_rows_changes_nothing(stores):
+    resources, _ = stores
+    before = promotions(stores)
+    again = train(stores, CHAMPION)
+    assert again.success
+    model = metadata(again, "ml/delay_model")
+    assert model["model_version"] == "1" and model["reused"] is True
+    assert metadata(again, "ml/promotions")["reason"] == "already the champion"
+    assert promotions(stores).equals(before)
+    assert len(resources["mlflow"].client().search_model_versions("name='flight_delay'")) == 1
+
+
 def test_a_worse_challenger_is_not_promoted_and_a_better_one_is(stores):
     resources, _ = stores
     champion = str(resources["mlflow"].champion().version)
