@@ -218,14 +218,28 @@ failed_runs = dg.AssetSpec(
 )
 
 
+def _root_cause(error) -> str:
+    """The innermost error of a chain: Dagster wraps the exception the asset raised."""
+    while error.cause is not None:
+        error = error.cause
+    return error.message.strip()
+
+
 @dg.run_failure_sensor(name="record_failed_runs", default_status=dg.DefaultSensorStatus.RUNNING)
 def record_failed_runs(context: dg.RunFailureSensorContext) -> None:
     """Records each failed run as an observation of ops/failed_runs, with its error."""
     run = context.dagster_run
-    error = context.failure_event.message or "unknown error"
+    step_failures = context.get_step_failure_events()
+    steps = [event.step_key for event in step_failures]
+    # The run's own message only names the steps; each step's failure carries the error itself.
+    errors = [
+        f"{event.step_key}: {_root_cause(event.step_failure_data.error)}"
+        for event in step_failures
+        if event.step_failure_data.error is not None
+    ]
+    error = "\n".join(errors) or context.failure_event.message or "unknown error"
     first = run.tags.get("dagster/asset_partition_range_start", run.tags.get("dagster/partition", "-"))
     last = run.tags.get("dagster/asset_partition_range_end", first)
-    steps = [event.step_key for event in context.get_step_failure_events()]
     context.instance.report_runless_asset_event(
         dg.AssetObservation(
             asset_key=FAILED_RUNS,

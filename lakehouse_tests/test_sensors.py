@@ -7,8 +7,16 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from lakehouse.bronze import assets as bronze
 from lakehouse.definitions import defs
-from lakehouse.sensors import build_landing_sensor, build_retrain_sensor, contiguous_ranges, retrain_decision
+from lakehouse.sensors import (
+    FAILED_RUNS,
+    build_landing_sensor,
+    build_retrain_sensor,
+    contiguous_ranges,
+    record_failed_runs,
+    retrain_decision,
+)
 from lakehouse.sources.replay import flights_path, replay
 from lakehouse_tests.conftest import resources_at
 from lakehouse_tests.pipeline import GOLD_ASSETS, INGEST_ASSETS, materialize
@@ -190,3 +198,23 @@ def test_a_new_day_rebuilds_that_day_not_the_history(landed: Path, resources):
         ):
             assert "2013-01-01" not in after.get_requested_partitions(dg.AssetKey(asset)), asset
         assert after.get_requested_partitions(dg.AssetKey(["gold", "flight_features"])) == {"2013-01-02"}
+
+
+def test_a_failed_run_is_recorded_with_its_error(tmp_path: Path):
+    resources = resources_at(tmp_path / "nothing_landed")
+    with dg.instance_for_test() as instance:
+        result = dg.materialize([bronze.planes], resources=resources, instance=instance, raise_on_error=False)
+        assert not result.success
+        [failure] = [e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE]
+        context = dg.build_run_status_sensor_context(
+            sensor_name="record_failed_runs",
+            dagster_event=failure,
+            dagster_instance=instance,
+            dagster_run=instance.get_run_by_id(result.run_id),
+        ).for_run_failure()
+        record_failed_runs(context)
+        [record] = instance.fetch_observations(FAILED_RUNS, limit=5).records
+        observation = record.asset_observation
+        assert observation.metadata["run_id"].value == result.run_id
+        assert observation.metadata["failed_steps"].value == ["bronze__planes"]
+        assert "operational.sqlite does not exist" in observation.metadata["error"].value
