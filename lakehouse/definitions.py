@@ -49,13 +49,15 @@ def with_automation(asset: dg.AssetsDefinition, condition: dg.AutomationConditio
     return asset.map_asset_specs(lambda spec: spec.replace_attributes(automation_condition=condition))
 
 
-# Project-wide automation, applied once here: bronze is loaded by the landing sensor, training is the
-# retrain sensor's decision; everything else follows its inputs.
-daily_followers = [silver.flights, silver.weather, gold.flight_features_table, gold.daily_airport_performance]
+# Project-wide automation, applied once here. Bronze and silver are built together by the ingestion
+# runs the landing sensor starts; training is the retrain sensor's decision; gold and the rest follow
+# their inputs. (Automating silver too would rebuild it right after the ingestion run built it.)
+daily_followers = [gold.flight_features_table, gold.daily_airport_performance]
 whole_history_followers = [
-    silver.planes, silver.airports, silver.airlines,
-    gold.carrier_monthly_performance, gold.route_performance, gold.weather_delay_impact,
-]  # fmt: skip
+    gold.carrier_monthly_performance,
+    gold.route_performance,
+    gold.weather_delay_impact,
+]
 
 defs = dg.Definitions(
     assets=[
@@ -66,6 +68,11 @@ defs = dg.Definitions(
         bronze.airports,
         bronze.airlines,
         silver.quarantine,
+        silver.flights,
+        silver.weather,
+        silver.planes,
+        silver.airports,
+        silver.airlines,
         *(with_automation(asset, follows_upstream) for asset in daily_followers),
         *(with_automation(asset, follows_any_upstream) for asset in whole_history_followers),
         ml.delay_model,
