@@ -1,0 +1,53 @@
+"""Concurrent writers lose nothing: Delta commits of different days from several processes all land, and
+warehouse writers wait for each other instead of failing on DuckDB's lock."""
+
+import functools
+import multiprocessing
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import polars as pl
+
+from lakehouse.resources import LakeStorage, Warehouse
+
+DAYS = [date(2013, 1, 1) + timedelta(days=i) for i in range(8)]
+
+
+def write_day(root: str, day: date) -> None:
+    frame = pl.DataFrame({"day": [day] * 1000, "value": list(range(1000))})
+    LakeStorage(root=root).replace_dates("bronze/t", frame, "day", [day], f"run-{day}")
+
+
+def hold_warehouse(database: str, seconds: float, holding) -> None:
+    with Warehouse(database=database).get_connection() as connection:
+        connection.sql("CREATE TABLE IF NOT EXISTS held AS SELECT 1 AS x")
+        holding.set()
+        time.sleep(seconds)
+
+
+def test_concurrent_writers_of_different_days_lose_no_commit(tmp_path: Path):
+    root = str(tmp_path / "lake")
+    write_day(root, DAYS[0])
+    # Polars is not fork-safe: the writers are spawned processes, as separate runs would be.
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        pool.map(functools.partial(write_day, root), DAYS)
+    lake = LakeStorage(root=root)
+    table = lake.scan("bronze/t").collect()
+    assert table.height == 8000 and table["day"].n_unique() == 8
+    assert lake.version("bronze/t") == 8  # the seed write and eight more, none lost
+
+
+def test_a_warehouse_writer_waits_for_the_one_before_it(tmp_path: Path):
+    database = str(tmp_path / "warehouse.duckdb")
+    spawn = multiprocessing.get_context("spawn")
+    holding = spawn.Event()
+    holder = spawn.Process(target=hold_warehouse, args=(database, 1.5, holding))
+    holder.start()
+    assert holding.wait(timeout=60), "the first writer never took the warehouse"
+    started = time.monotonic()
+    with Warehouse(database=database, lock_timeout_seconds=20).get_connection() as connection:
+        waited = time.monotonic() - started
+        assert connection.sql("SELECT x FROM held").fetchall() == [(1,)]
+    holder.join()
+    assert holder.exitcode == 0 and waited > 0.1
