@@ -109,11 +109,13 @@ class LakeStorage(dg.ConfigurableResource):
 
     def scan(self, table: str, version: int | None = None) -> pl.LazyFrame:
         """A lazy scan of the table (at ``version`` if given); filters push down to the files."""
-        if self.table(table) is None:
+        found = self.table(table, version=version)
+        if found is None:
             raise LookupError(
                 f"the Delta table {self.uri(table)} does not exist yet: materialize {table} first"
             )
-        return pl.scan_delta(self.uri(table), version=version, storage_options=self._options())
+        # The loaded table, not its URI: scanning by URI would read the transaction log a second time.
+        return pl.scan_delta(found)
 
     def _commit(self, run_id: str, **extra: str) -> CommitProperties:
         return CommitProperties(
@@ -221,7 +223,8 @@ class LakeStorage(dg.ConfigurableResource):
         if delete_missing:
             merger = merger.when_not_matched_by_source_delete()
         metrics = merger.execute()
-        return DeltaWrite(uri, self.version(table), frame.height), metrics
+        # A merge moves its target to the version it committed.
+        return DeltaWrite(uri, target.version(), frame.height), metrics
 
 
 class WarehouseLockedError(RuntimeError):

@@ -227,6 +227,16 @@ def _keys(lake: LakeStorage, table: str, column: str) -> pl.Series:
     return lake.scan(f"silver/{table}").select(column).collect()[column]
 
 
+def _flight_references(lake: LakeStorage) -> dict[str, tuple[str, pl.Series]]:
+    airports = _keys(lake, "airports", "faa")
+    return {
+        "tailnum": ("planes", _keys(lake, "planes", "tailnum")),
+        "dest": ("airports", airports),
+        "origin": ("airports", airports),
+        "carrier": ("airlines", _keys(lake, "airlines", "carrier")),
+    }
+
+
 def _clean_flights(source: pl.LazyFrame, lake: LakeStorage) -> Cleaned:
     return clean_flights(source, airport_zones(lake.scan("silver/airports").select("faa", "tzone").collect()))
 
@@ -238,12 +248,7 @@ flights = daily_silver_asset(
     "flight_date",
     FLIGHT_KEY,
     SilverFlights,
-    lambda lake: {
-        "tailnum": ("planes", _keys(lake, "planes", "tailnum")),
-        "dest": ("airports", _keys(lake, "airports", "faa")),
-        "origin": ("airports", _keys(lake, "airports", "faa")),
-        "carrier": ("airlines", _keys(lake, "airlines", "carrier")),
-    },
+    _flight_references,
     [airports, planes, airlines],
     "One row per scheduled departure, typed: scheduled and actual departure and arrival as UTC "
     "timestamps (arrivals in the destination's zone, midnight crossings handled), delays in minutes, "
