@@ -25,6 +25,7 @@ from lakehouse.lib.features import (
     HISTORY_LOOKBACK_DAYS,
     WEATHER_MAX_LAG,
     flight_features,
+    latest_observation,
     with_outcomes,
 )
 from lakehouse.lib.silver import airport_zones
@@ -215,20 +216,14 @@ def whole_year_mart(name: str, sql: str, model, description: str, with_weather: 
 
 def flights_with_departure_weather(flights: pl.LazyFrame, lake: LakeStorage) -> pl.DataFrame:
     """Each flight with the origin's latest observation at or before its scheduled departure hour."""
-    weather = lake.scan("silver/weather").select("origin", "observed_at", "visib", "wind_speed", "precip")
     return (
-        flights.with_columns(_hour=pl.col("sched_dep_at").dt.truncate("1h"))
-        .sort("_hour")
-        .join_asof(
-            weather.sort("observed_at"),
-            left_on="_hour",
-            right_on="observed_at",
-            by="origin",
-            strategy="backward",
-            tolerance=WEATHER_MAX_LAG,
-            check_sortedness=False,
+        latest_observation(
+            flights.with_columns(_hour=pl.col("sched_dep_at").dt.truncate("1h")),
+            lake.scan("silver/weather"),
+            "_hour",
+            {c: c for c in ("visib", "wind_speed", "precip")},
         )
-        .drop("_hour")
+        .drop("_hour", "observed_at")
         .collect()
     )
 

@@ -125,6 +125,60 @@ def _running_totals(
     )
 
 
+def _window_totals(
+    targets: pl.LazyFrame,
+    events: pl.LazyFrame,
+    event_time: str,
+    by: list[str],
+    sums: dict[str, str],
+    window: timedelta,
+    prefix: str,
+) -> pl.LazyFrame:
+    """Join to each target the count (``<prefix>_n``) and sums of its group's events in the ``window``
+    up to its prediction time: the running totals then, less the running totals a window earlier."""
+    names = ["n", *sums]
+    out = _running_totals(targets, events, "predict_at", event_time, by, sums, "_now")
+    out = _running_totals(
+        out.with_columns(_window_at=pl.col("predict_at") - window),
+        events,
+        "_window_at",
+        event_time,
+        by,
+        sums,
+        "_before",
+    )
+    return out.with_columns(
+        (pl.col(f"_now_{name}") - pl.col(f"_before_{name}")).alias(f"{prefix}_{name}") for name in names
+    ).drop(*(f"_now_{name}" for name in names), *(f"_before_{name}" for name in names), "_window_at")
+
+
+def _mean(total: str, count: str) -> pl.Expr:
+    """``total / count``, null where nothing was counted."""
+    return pl.when(pl.col(count) > 0).then(pl.col(total) / pl.col(count))
+
+
+def latest_observation(
+    frame: pl.LazyFrame, weather: pl.LazyFrame, at: str, columns: dict[str, str]
+) -> pl.LazyFrame:
+    """Each row with its origin's latest weather observation at or before ``at``, at most
+    ``WEATHER_MAX_LAG`` old: the ``columns`` (silver name: new name) and ``observed_at``.
+
+    The one definition of "the weather at a time", for the features and for the weather mart.
+    """
+    observations = weather.select(
+        "origin", "observed_at", *(pl.col(source).alias(name) for source, name in columns.items())
+    ).sort("observed_at")
+    return frame.sort(at).join_asof(
+        observations,
+        left_on=at,
+        right_on="observed_at",
+        by="origin",
+        strategy="backward",
+        tolerance=WEATHER_MAX_LAG,
+        check_sortedness=False,
+    )
+
+
 def _rolling_outcomes(targets: pl.LazyFrame, history: pl.LazyFrame, key: str, name: str) -> pl.LazyFrame:
     """Flights and late rate of the target's ``key`` over the 28 days strictly before its date, counting
     only outcomes known by its prediction time.
@@ -206,20 +260,8 @@ def flight_features(
         .cast(pl.Int32),
     )
 
-    observations = weather.select(
-        "origin", "observed_at", *(pl.col(c).alias(f"weather_{c}") for c in WEATHER_FEATURES)
-    ).sort("observed_at")
     out = (
-        targets.sort("predict_at")
-        .join_asof(
-            observations,
-            left_on="predict_at",
-            right_on="observed_at",
-            by="origin",
-            strategy="backward",
-            tolerance=WEATHER_MAX_LAG,
-            check_sortedness=False,
-        )
+        latest_observation(targets, weather, "predict_at", {c: f"weather_{c}" for c in WEATHER_FEATURES})
         .with_columns(
             weather_age_minutes=(pl.col("predict_at") - pl.col("observed_at"))
             .dt.total_minutes()
@@ -247,45 +289,32 @@ def flight_features(
         .drop("_plane_year", "_known")
     )
 
-    departures = history.filter(pl.col("dep_at").is_not_null()).select("origin", "dep_at", "dep_delay")
-    out = _running_totals(out, departures, "predict_at", "dep_at", ["origin"], {"delay": "dep_delay"}, "_now")
-    out = _running_totals(
-        out.with_columns(_window_at=pl.col("predict_at") - CONGESTION_WINDOW),
-        departures,
-        "_window_at",
-        "dep_at",
-        ["origin"],
-        {"delay": "dep_delay"},
-        "_before",
+    departures = history.filter(pl.col("dep_at").is_not_null()).select(
+        "origin", "carrier", "tailnum", "flight_date", "dep_at", "dep_delay"
     )
-    congestion = pl.col("_now_n") - pl.col("_before_n")
-    out = out.with_columns(
-        origin_departures_2h=congestion.cast(pl.Int32),
-        origin_mean_dep_delay_2h=pl.when(congestion > 0).then(
-            (pl.col("_now_delay") - pl.col("_before_delay")) / congestion
-        ),
-    ).drop("_now_n", "_now_delay", "_before_n", "_before_delay", "_window_at")
-
+    out = _window_totals(
+        out, departures, "dep_at", ["origin"], {"delay": "dep_delay"}, CONGESTION_WINDOW, "_left"
+    )
     # Schedule pressure: flights planned to leave the origin in the two hours before (the schedule is known).
-    schedule = history.select("origin", "sched_dep_at")
-    out = _running_totals(out, schedule, "predict_at", "sched_dep_at", ["origin"], {}, "_sched_now")
-    out = _running_totals(
-        out.with_columns(_window_at=pl.col("predict_at") - CONGESTION_WINDOW),
-        schedule,
-        "_window_at",
+    out = _window_totals(
+        out,
+        history.select("origin", "sched_dep_at"),
         "sched_dep_at",
         ["origin"],
         {},
-        "_sched_before",
+        CONGESTION_WINDOW,
+        "_planned",
     )
     out = out.with_columns(
-        origin_scheduled_2h=(pl.col("_sched_now_n") - pl.col("_sched_before_n")).cast(pl.Int32)
-    ).drop("_sched_now_n", "_sched_before_n", "_window_at")
+        origin_departures_2h=pl.col("_left_n").cast(pl.Int32),
+        origin_mean_dep_delay_2h=_mean("_left_delay", "_left_n"),
+        origin_scheduled_2h=pl.col("_planned_n").cast(pl.Int32),
+    ).drop("_left_n", "_left_delay", "_planned_n")
 
     # The origin's day so far: departures and their mean delay, and cancellations already known.
     out = _running_totals(
         out,
-        history.filter(pl.col("dep_at").is_not_null()).select("origin", "flight_date", "dep_at", "dep_delay"),
+        departures,
         "predict_at",
         "dep_at",
         ["origin", "flight_date"],
@@ -300,9 +329,7 @@ def flight_features(
     )
     out = _running_totals(
         out,
-        history.filter(pl.col("dep_at").is_not_null()).select(
-            "carrier", "origin", "flight_date", "dep_at", "dep_delay"
-        ),
+        departures,
         "predict_at",
         "dep_at",
         ["carrier", "origin", "flight_date"],
@@ -323,17 +350,11 @@ def flight_features(
         "_dest_today",
     )
     out = out.with_columns(
-        carrier_origin_mean_dep_delay_today=pl.when(pl.col("_carrier_today_n") > 0).then(
-            pl.col("_carrier_today_delay") / pl.col("_carrier_today_n")
-        ),
+        carrier_origin_mean_dep_delay_today=_mean("_carrier_today_delay", "_carrier_today_n"),
         dest_flights_known_today=pl.col("_dest_today_n").cast(pl.Int32),
-        dest_late_rate_today=pl.when(pl.col("_dest_today_n") > 0).then(
-            pl.col("_dest_today_late") / pl.col("_dest_today_n")
-        ),
+        dest_late_rate_today=_mean("_dest_today_late", "_dest_today_n"),
         origin_departures_today=pl.col("_today_n").cast(pl.Int32),
-        origin_mean_dep_delay_today=pl.when(pl.col("_today_n") > 0).then(
-            pl.col("_today_delay") / pl.col("_today_n")
-        ),
+        origin_mean_dep_delay_today=_mean("_today_delay", "_today_n"),
         origin_cancelled_today=pl.col("_cancelled_n").cast(pl.Int32),
     ).drop(
         "_today_n",
@@ -356,9 +377,7 @@ def flight_features(
             pl.col("sched_dep_at").rank("min").over("tailnum", "flight_date") - 1
         ).cast(pl.Int32),
     )
-    plane_departures = history.filter(
-        pl.col("tailnum").is_not_null() & pl.col("dep_at").is_not_null()
-    ).select("tailnum", "flight_date", "dep_at", "dep_delay")
+    plane_departures = departures.filter(pl.col("tailnum").is_not_null())
     out = _running_totals(
         out,
         plane_departures,
@@ -386,9 +405,7 @@ def flight_features(
     out = out.join(scheduled, on="flight_id", how="left").with_columns(
         plane_flights_before_today=pl.col("plane_flights_before_today").fill_null(0),
         plane_departed_today=pl.col("_plane_n").cast(pl.Int32),
-        plane_mean_dep_delay_today=pl.when(pl.col("_plane_n") > 0).then(
-            pl.col("_plane_delay") / pl.col("_plane_n")
-        ),
+        plane_mean_dep_delay_today=_mean("_plane_delay", "_plane_n"),
     )
     return out.select(
         "flight_id", "flight_date", "sched_dep_at", "predict_at", *FEATURE_COLUMNS, "late"
