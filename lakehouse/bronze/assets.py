@@ -12,7 +12,14 @@ import dagster as dg
 import polars as pl
 
 from lakehouse.bronze.checks import landing_check_specs, landing_complete, landing_fresh
-from lakehouse.lib.bronze import read_flights_file, read_jsonl_file, reference_frame, table_checksum
+from lakehouse.lib.bronze import (
+    LandingFileError,
+    raise_unreadable,
+    read_flights_file,
+    read_jsonl_file,
+    reference_frame,
+    table_checksum,
+)
 from lakehouse.lib.contracts import FLIGHTS_SOURCE_SCHEMA, REFERENCE_SOURCE_SCHEMAS
 from lakehouse.lib.files import sha256
 from lakehouse.metadata import delta_metadata
@@ -62,7 +69,7 @@ def daily_file_asset(name: str, source: dg.AssetSpec, suffix: str, parse: Parser
         loaded = _loaded_checksums(lake, f"bronze/{name}", dates)
         now = datetime.now(UTC)
 
-        frames, unchanged, changed = [], [], []
+        frames, unchanged, changed, unreadable = [], [], [], []
         for day, path in paths.items():
             if path not in landed:
                 continue
@@ -70,8 +77,14 @@ def daily_file_asset(name: str, source: dg.AssetSpec, suffix: str, parse: Parser
             if loaded.get(day) == sha256(content):
                 unchanged.append(day)
                 continue
-            frames.append(parse(content, landing.describe(path), day, now, context.run.run_id))
+            try:
+                frames.append(parse(content, landing.describe(path), day, now, context.run.run_id))
+            except LandingFileError as error:
+                unreadable.append(error)
             changed.append(day)
+        # Every unreadable file of the range is named at once, and none of the range is written.
+        raise_unreadable(unreadable)
+        empty = [paths[day] for day, frame in zip(changed, frames, strict=True) if frame.is_empty()]
         # A day that was loaded and whose file is now gone is left as loaded: deletions are not deliveries.
         frame = pl.concat(frames, how="diagonal_relaxed") if frames else None
         metadata = {
@@ -95,7 +108,7 @@ def daily_file_asset(name: str, source: dg.AssetSpec, suffix: str, parse: Parser
             metadata=metadata,
             data_version=dg.DataVersion(str(version)) if version is not None else None,
             check_results=[
-                landing_complete(key, missing),
+                landing_complete(key, missing, empty),
                 landing_fresh(key, list(landed.values()), now),
             ],
         )

@@ -17,7 +17,7 @@ def landing_check_specs(asset_key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
         dg.AssetCheckSpec(
             "landing_complete",
             asset=asset_key,
-            description="Every day of the run has its landing file (a missing day is loaded as empty).",
+            description="Every day of the run has a landing file with rows (a missing day loads empty).",
         ),
         dg.AssetCheckSpec(
             "landing_fresh",
@@ -27,14 +27,20 @@ def landing_check_specs(asset_key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
     ]
 
 
-def landing_complete(asset_key: dg.AssetKey, missing: list[str]) -> dg.AssetCheckResult:
+def landing_complete(asset_key: dg.AssetKey, missing: list[str], empty: list[str]) -> dg.AssetCheckResult:
+    problems = [f"{len(missing)} expected file(s) not landed"] if missing else []
+    problems += [f"{len(empty)} file(s) landed without a row"] if empty else []
     return dg.AssetCheckResult(
         check_name="landing_complete",
         asset_key=asset_key,
-        passed=not missing,
+        passed=not problems,
         severity=dg.AssetCheckSeverity.WARN,
-        description=f"{len(missing)} expected file(s) not landed" if missing else "every file landed",
-        metadata={"missing_files": dg.MetadataValue.json(missing[:100]), "missing_count": len(missing)},
+        description="; ".join(problems) or "every file landed, none empty",
+        metadata={
+            "missing_files": dg.MetadataValue.json(missing[:100]),
+            "missing_count": len(missing),
+            "empty_files": dg.MetadataValue.json(empty[:100]),
+        },
     )
 
 

@@ -26,6 +26,23 @@ class LandingFileError(ValueError):
         self.file, self.line, self.problem = file, line, problem
 
 
+class UnreadableFilesError(ValueError):
+    """Several landed files of one run cannot be read: all are named, so one fix covers the range."""
+
+    def __init__(self, errors: list[LandingFileError]):
+        listed = "\n  ".join(str(error) for error in errors)
+        super().__init__(f"{len(errors)} landed files cannot be read; nothing was loaded:\n  {listed}")
+        self.errors = errors
+
+
+def raise_unreadable(errors: list[LandingFileError]) -> None:
+    """Raise the one error as itself, several as one ``UnreadableFilesError``; nothing if none."""
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise UnreadableFilesError(errors)
+
+
 def _decode(content: bytes, file: str) -> str:
     try:
         return content.decode("utf-8")

@@ -77,6 +77,61 @@ class Rule:
     detail: pl.Expr
 
 
+# A column is taken as retyped by its source, not as holding a few bad values, when at least this many
+# of a file's values are present and not one of them parses as the column's type.
+RETYPED_MIN_VALUES = 10
+
+
+class SchemaChangeError(ValueError):
+    """A delivered file changed a column's type; its rows are not cleaned row by row into quarantine."""
+
+    def __init__(self, changes: list[dict]):
+        lines = [
+            f"{c['source_file']}: column {c['column']} should be {c['expected']} but none of its "
+            f"{c['present']} values parse (for example {', '.join(repr(v) for v in c['examples'])})"
+            for c in changes
+        ]
+        super().__init__("a delivery changed a column's type:\n  " + "\n  ".join(lines))
+        self.changes = changes
+
+
+def retyped_columns(
+    checked: pl.DataFrame, parsed: dict[str, str], schema: dict[str, pl.DataType]
+) -> list[dict]:
+    """Per source file, the typed columns whose present values all failed to parse.
+
+    ``parsed`` maps each source column to the column holding its parsed value. One bad value in a column
+    is a bad row, for quarantine; every value of a column failing is a changed contract, for a person.
+    """
+    present = {c: ~_missing(c) for c in parsed}
+    counts = checked.group_by("_source_file").agg(
+        *(expr.sum().alias(f"{c}__present") for c, expr in present.items()),
+        *((present[c] & pl.col(p).is_not_null()).sum().alias(f"{c}__parsed") for c, p in parsed.items()),
+        *(_raw(c).filter(present[c]).head(3).alias(f"{c}__examples") for c in parsed),
+    )
+    changes = []
+    for row in counts.sort("_source_file").iter_rows(named=True):
+        for column in parsed:
+            if row[f"{column}__present"] >= RETYPED_MIN_VALUES and row[f"{column}__parsed"] == 0:
+                changes.append(
+                    {
+                        "source_file": row["_source_file"],
+                        "column": column,
+                        "expected": str(schema[column]),
+                        "present": row[f"{column}__present"],
+                        "examples": row[f"{column}__examples"],
+                    }
+                )
+    return changes
+
+
+def _refuse_retyped(checked: pl.DataFrame, schema: dict[str, pl.DataType], time_hour_as: str) -> None:
+    parsed = {c: c for c, dtype in schema.items() if dtype != pl.String()} | {"time_hour": time_hour_as}
+    changes = retyped_columns(checked, parsed, schema | {"time_hour": pl.Datetime("us", "UTC")})
+    if changes:
+        raise SchemaChangeError(changes)
+
+
 @dataclass(frozen=True)
 class Cleaned:
     """The two halves of a cleaned table: the rows that passed, and the quarantined ones."""
@@ -287,6 +342,7 @@ def clean_flights(bronze: pl.LazyFrame, airport_zones: dict[str, str]) -> Cleane
         ),
     ]
     checked = first_broken_rule(typed, rules).with_columns(_landing_order=pl.col("_landing_date")).collect()
+    _refuse_retyped(checked, FLIGHTS_SOURCE_SCHEMA, "sched_hour_at")
 
     rows, quarantine = _split(checked, FLIGHT_KEY, "flights", _raw_json(columns), pl.col("_landing_date"))
     zones = sorted(set(airport_zones.values()))
@@ -384,6 +440,7 @@ def clean_weather(bronze: pl.LazyFrame) -> Cleaned:
     ]
     rules += range_rules(WEATHER_RANGES)
     checked = first_broken_rule(typed, rules).with_columns(_landing_order=pl.col("_landing_date")).collect()
+    _refuse_retyped(checked, WEATHER_SOURCE_SCHEMA, "observed_at")
     # The delivered line is the raw record, parseable or not.
     rows, quarantine = _split(checked, WEATHER_KEY, "weather", pl.col("_raw"), pl.col("_landing_date"))
     return Cleaned(rows.select(SILVER_WEATHER_COLUMNS), quarantine)

@@ -18,12 +18,13 @@ from lakehouse.lib.silver import (
     FLIGHT_KEY,
     WEATHER_KEY,
     Cleaned,
+    SchemaChangeError,
     airport_zones,
     clean_flights,
     clean_reference,
     clean_weather,
 )
-from lakehouse.metadata import counts_table, delta_metadata
+from lakehouse.metadata import counts_table, delta_metadata, markdown_table
 from lakehouse.partitions import daily_partitions, partition_dates
 from lakehouse.resources import DeltaWrite, LakeStorage
 from lakehouse.silver import checks
@@ -96,6 +97,20 @@ def _quarantined_counts(lake: LakeStorage, source_table: str, dates: list) -> pl
     )
 
 
+def schema_change_result(key: dg.AssetKey, error: SchemaChangeError) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        asset_key=key,
+        check_name=quality.SCHEMA,
+        passed=False,
+        description=str(error),
+        metadata={
+            "changed_columns": dg.MetadataValue.md(
+                markdown_table(pl.DataFrame(error.changes).with_columns(pl.col("examples").list.join(" | ")))
+            )
+        },
+    )
+
+
 Cleaner = Callable[[pl.LazyFrame, LakeStorage], Cleaned]
 
 
@@ -125,10 +140,15 @@ def daily_silver_asset(
         check_specs=checks.check_specs(key, key_columns, references=True),
         code_version="1",
     )
-    def _asset(context: dg.AssetExecutionContext, lake: LakeStorage) -> dg.MaterializeResult:
+    def _asset(context: dg.AssetExecutionContext, lake: LakeStorage):
         dates = partition_dates(context)
         source = lake.scan(f"bronze/{name}").filter(pl.col("_landing_date").is_in(dates))
-        cleaned = clean(source, lake)
+        try:
+            cleaned = clean(source, lake)
+        except SchemaChangeError as error:
+            # A changed contract fails the blocking schema check before anything is written.
+            yield schema_change_result(key, error)
+            raise dg.Failure(description=str(error), allow_retries=False) from None
         write = lake.replace_dates(table, cleaned.rows, date_column, dates, context.run.run_id)
         quarantine_write, by_rule = write_quarantine(context, lake, cleaned.quarantine, name, dates)
 
@@ -137,7 +157,7 @@ def daily_silver_asset(
             lake.scan(table).filter(pl.col(date_column).is_in(dates)).select(date_column).collect(),
             date_column,
         )
-        return dg.MaterializeResult(
+        yield dg.MaterializeResult(
             metadata=delta_metadata(write, cleaned.rows)
             | {
                 "days": len(dates),
