@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 from datetime import date
+from pathlib import Path
 
 import dagster as dg
+import duckdb
 import polars as pl
 
 from lakehouse.bronze import assets as bronze
@@ -59,8 +61,34 @@ def materialize(assets: list, resources: dict, start: date, end: date | None = N
 
 def content_hash(lake: LakeStorage, table: str) -> str:
     """A hash of a table's rows, independent of file layout and row order."""
-    frame = lake.scan(table).collect()
+    return frame_hash(lake.scan(table).collect())
+
+
+# Columns that record which run wrote a row, when, and from which path: they differ between two folders.
+LINEAGE_COLUMNS = {"_run_id", "_loaded_at", "_source_file", "run_id", "loaded_at", "source_file"}
+
+
+def frame_hash(frame: pl.DataFrame) -> str:
     return hashlib.sha256(frame.sort(frame.columns).write_csv().encode()).hexdigest()
+
+
+def fingerprint(resources: dict, ignore: set[str] = frozenset()) -> dict[str, str]:
+    """A content hash of every Delta table of the lake and every table of the warehouse."""
+    lake: LakeStorage = resources["lake"]
+    hashes = {}
+    for log in sorted(Path(lake.root).rglob("_delta_log")):
+        table = log.parent.relative_to(lake.root).as_posix()
+        frame = lake.scan(table).collect()
+        hashes[table] = frame_hash(frame.drop(ignore & set(frame.columns)))
+    if not Path(resources["warehouse"].database).exists():
+        return hashes
+    with duckdb.connect(resources["warehouse"].database, read_only=True) as connection:
+        for (table,) in connection.sql(
+            "SELECT table_schema || '.' || table_name FROM information_schema.tables"
+        ).fetchall():
+            frame = connection.sql(f"SELECT * FROM {table}").pl()
+            hashes[table] = frame_hash(frame.drop(ignore & set(frame.columns)))
+    return hashes
 
 
 def check_result(result: dg.ExecuteInProcessResult, asset: str, check: str) -> dg.AssetCheckEvaluation:
