@@ -115,15 +115,17 @@ def label_rate_check(asset_key: dg.AssetKey, features: pl.DataFrame) -> dg.Asset
     daily = features.group_by("flight_date").agg(late_rate=pl.col("late").mean()).sort("flight_date")
     outside = daily.filter(~pl.col("late_rate").is_between(low, high))
     overall = features["late"].mean() if features.height else None
+    if outside.height:
+        listed = ", ".join(f"{day} ({rate:.3f})" for day, rate in outside.head(5).iter_rows())
+        more = f" and {outside.height - 5} more" if outside.height > 5 else ""
+        description = f"{outside.height} day(s) with a late rate outside [{low}, {high}]: {listed}{more}"
+    else:
+        description = f"late rate {overall:.3f}" if overall is not None else "no flights"
     return dg.AssetCheckResult(
         check_name=LABEL_RATE,
         asset_key=asset_key,
         passed=outside.height == 0,
-        description=f"{outside.height} day(s) outside [{low}, {high}]"
-        if outside.height
-        else f"late rate {overall:.3f}"
-        if overall is not None
-        else "no flights",
+        description=description,
         metadata={
             "late_rate": overall if overall is not None else float("nan"),
             "days_outside": dg.MetadataValue.md(markdown_table(outside, 20)),
