@@ -9,6 +9,7 @@ import click
 import polars as pl
 
 from lakehouse.resources import default_data_dir
+from lakehouse.settings import ConfigurationError
 
 
 def _day(_ctx: click.Context, _param: click.Parameter, value: str | tuple[str, ...] | None):
@@ -23,7 +24,17 @@ def _day(_ctx: click.Context, _param: click.Parameter, value: str | tuple[str, .
     return tuple(parse(v) for v in value) if isinstance(value, tuple) else parse(value)
 
 
-@click.group()
+class Commands(click.Group):
+    """Settings problems are the user's to fix: print them, not a stack trace."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except ConfigurationError as error:
+            raise click.ClickException(str(error)) from None
+
+
+@click.group(cls=Commands)
 def main() -> None:
     """The lakehouse's own commands (Dagster's are `dagster dev` and `dagster job execute`)."""
 

@@ -1,12 +1,11 @@
 """The one code location: every asset, check, job and resource of the lakehouse.
 
 Resources are configured here, once, from environment variables with local defaults under the
-project's ``data/`` folder; tests build their own against a temporary folder.
+project's ``data/`` folder, checked when this module loads (``lakehouse.settings``); tests build
+their own against a temporary folder.
 """
 
 from __future__ import annotations
-
-import os
 
 import dagster as dg
 
@@ -18,29 +17,25 @@ from lakehouse.automation import (
 )
 from lakehouse.bronze import assets as bronze
 from lakehouse.gold import assets as gold
-from lakehouse.jobs import ingest_job, lakehouse_job, retrain_job, score_job, train_job
+from lakehouse.jobs import gold_job, ingest_job, lakehouse_job, retrain_job, score_job, train_job
 from lakehouse.ml import assets as ml
-from lakehouse.resources import LakeStorage, MlflowTracking, SourceSystems, Warehouse, default_data_dir
+from lakehouse.resources import LakeStorage, MlflowTracking, SourceSystems, Warehouse
 from lakehouse.schedules import daily_scoring
 from lakehouse.sensors import failed_runs, sensors_from_env
+from lakehouse.settings import current, load_settings
 from lakehouse.silver import assets as silver
 from lakehouse.sources.assets import source_specs
 
 
 def resources_from_env(env: dict[str, str] | None = None) -> dict[str, dg.ConfigurableResource]:
-    """The resources for this deployment: environment variables, else folders under ``data/``."""
-    env = dict(os.environ if env is None else env)
-    data = default_data_dir()
+    """The resources for this deployment, from checked settings (``lakehouse.settings``)."""
+    settings = current() if env is None else load_settings(env)
     return {
-        "sources": SourceSystems(
-            landing_uri=env.get("LAKEHOUSE_LANDING_URI", str(data / "landing")),
-            database_path=env.get("LAKEHOUSE_SOURCE_DATABASE", str(data / "sources" / "operational.sqlite")),
-        ),
-        "lake": LakeStorage(root=env.get("LAKEHOUSE_LAKE_URI", str(data / "lake"))),
-        "warehouse": Warehouse(database=env.get("LAKEHOUSE_WAREHOUSE_PATH", str(data / "warehouse.duckdb"))),
+        "sources": SourceSystems(landing_uri=settings.landing_uri, database_path=settings.source_database),
+        "lake": LakeStorage(root=settings.lake_uri),
+        "warehouse": Warehouse(database=settings.warehouse_path),
         "mlflow": MlflowTracking(
-            tracking_uri=env.get("MLFLOW_TRACKING_URI", f"sqlite:///{data / 'mlflow' / 'mlflow.db'}"),
-            artifact_location=env.get("LAKEHOUSE_MLFLOW_ARTIFACTS", str(data / "mlflow" / "artifacts")),
+            tracking_uri=settings.mlflow_tracking_uri, artifact_location=settings.mlflow_artifacts
         ),
     }
 
@@ -81,7 +76,7 @@ defs = dg.Definitions(
         with_automation(ml.monitoring, follows_champion),
         failed_runs,
     ],
-    jobs=[lakehouse_job, ingest_job, train_job, retrain_job, score_job],
+    jobs=[lakehouse_job, ingest_job, gold_job, train_job, retrain_job, score_job],
     sensors=[
         *sensors_from_env(),
         dg.AutomationConditionSensorDefinition(

@@ -16,6 +16,13 @@ ingest_job = dg.define_asset_job(
     description="Load landed files into bronze and clean them into silver for a day or a range of days.",
 )
 
+# Landing files through the gold warehouse, without training: a backfill of the data layers.
+gold_job = dg.define_asset_job(
+    "gold_job",
+    selection=dg.AssetSelection.groups("bronze", "silver", "gold"),
+    description="Load, clean and build gold for a day or a range of days; no training or scoring.",
+)
+
 # Train (and register) the delay model alone, as `make quality` does with a fixed window.
 train_job = dg.define_asset_job(
     "train_job",

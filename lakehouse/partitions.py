@@ -7,15 +7,16 @@ partitions that keep growing with the calendar).
 
 from __future__ import annotations
 
-import os
 from datetime import date, timedelta
 
 import dagster as dg
 
-START_DATE = os.environ.get("LAKEHOUSE_START_DATE", "2013-01-01")
-END_DATE = os.environ.get("LAKEHOUSE_END_DATE", "2014-01-01") or None
+from lakehouse.settings import current
 
-daily_partitions = dg.DailyPartitionsDefinition(start_date=START_DATE, end_date=END_DATE)
+daily_partitions = dg.DailyPartitionsDefinition(
+    start_date=current().start_date.isoformat(),
+    end_date=current().end_date.isoformat() if current().end_date else None,
+)
 
 
 def partition_dates(context: dg.AssetExecutionContext) -> list[date]:

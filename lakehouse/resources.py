@@ -30,6 +30,7 @@ from mlflow.tracking import MlflowClient
 from pydantic import Field
 
 from lakehouse.lib.files import FileStore
+from lakehouse.settings import project_data_dir
 
 CHAMPION = "champion"
 
@@ -37,7 +38,7 @@ CHAMPION = "champion"
 def default_data_dir() -> Path:
     """``$LAKEHOUSE_DATA_DIR``, else the ``data/`` folder beside the package's project."""
     configured = os.environ.get("LAKEHOUSE_DATA_DIR")
-    return Path(configured) if configured else Path(__file__).resolve().parent.parent / "data"
+    return Path(configured) if configured else project_data_dir()
 
 
 class SourceSystems(dg.ConfigurableResource):

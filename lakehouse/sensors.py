@@ -5,7 +5,6 @@ function."""
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -15,6 +14,7 @@ from lakehouse.jobs import ingest_job, retrain_job
 from lakehouse.lib.files import sha256
 from lakehouse.partitions import daily_partitions
 from lakehouse.resources import MlflowTracking, SourceSystems
+from lakehouse.settings import current, load_settings
 
 LANDING_FOLDERS = {"flights": ".csv", "weather": ".jsonl"}
 FEATURES = dg.AssetKey(["gold", "flight_features"])
@@ -256,12 +256,12 @@ def record_failed_runs(context: dg.RunFailureSensorContext) -> None:
 
 
 def sensors_from_env(env: dict[str, str] | None = None) -> list[dg.SensorDefinition]:
-    env = dict(os.environ if env is None else env)
+    settings = current() if env is None else load_settings(env)
     return [
-        build_landing_sensor(int(env.get("LAKEHOUSE_LANDING_INTERVAL_SECONDS", "30"))),
+        build_landing_sensor(settings.landing_interval_seconds),
         build_retrain_sensor(
-            min_new_days=int(env.get("LAKEHOUSE_RETRAIN_MIN_NEW_DAYS", "7")),
-            cooldown=timedelta(hours=float(env.get("LAKEHOUSE_RETRAIN_COOLDOWN_HOURS", "6"))),
+            min_new_days=settings.retrain_min_new_days,
+            cooldown=timedelta(hours=settings.retrain_cooldown_hours),
         ),
         record_failed_runs,
     ]

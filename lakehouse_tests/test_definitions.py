@@ -35,7 +35,11 @@ def test_every_check_has_a_description():
 
 def test_resources_follow_the_environment(tmp_path: Path):
     built = resources_from_env(
-        {"LAKEHOUSE_LAKE_URI": "s3://bucket/lake", "LAKEHOUSE_LANDING_URI": str(tmp_path)}
+        {
+            "LAKEHOUSE_LAKE_URI": "s3://bucket/lake",
+            "LAKEHOUSE_LANDING_URI": str(tmp_path),
+            "AWS_PROFILE": "lakehouse",
+        }
     )
     assert built["lake"].uri("silver/flights") == "s3://bucket/lake/silver/flights"
     assert built["sources"].landing_uri == str(tmp_path)
