@@ -12,7 +12,7 @@ export DAGSTER_HOME := $(CURDIR)/data/dagster_home
 # them, 40 s on SQLite). Dagster's trade-off: a failed run marks the run failed, not each of its days.
 export DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS := true
 
-.PHONY: install demo test dev lint quality clean clean-data
+.PHONY: install demo test dev lint quality bench clean clean-data
 
 $(BIN)/.installed: pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,13 @@ test: install
 
 dev: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+# Every benchmark, written to benchmarks/results.md (about an hour at the default N = 1 and 10; see
+# benchmarks/run.py). Scale-up data and run state go to a temporary folder, never to data/.
+FACTORS ?= 1,10
+REPEAT  ?= 3
+bench: install
+	$(BIN)/python -m benchmarks.run --factors $(FACTORS) --repeat $(REPEAT) --demo
 
 lint: install
 	$(BIN)/ruff check lakehouse lakehouse_tests benchmarks

@@ -1,0 +1,320 @@
+"""``make bench``: every benchmark of the lakehouse, written to ``benchmarks/results.md``.
+
+For each scale factor N (``benchmarks/scale.py``) it measures, each run a fresh process and each
+number a median over ``--repeat`` runs with the spread:
+- the full backfill, landing files to gold, 1 January to 30 December, as one ``gold_job`` run, and
+  training on the result (``train_job``, one run);
+- the incremental cost: one new day (31 December) on top of that year, against one new day (1 February)
+  on top of January alone; the lake and warehouse are restored before every run;
+- the orchestration overhead: the same backfill as a bare script of the same ``lakehouse.lib``
+  functions (``benchmarks/bare.py``);
+- the pandas baseline (``benchmarks/pandas_baseline.py``), against that bare Polars script.
+Then start-up (loading the definitions) and, with ``--demo``, ``make demo`` from the installed
+environment into a temporary data folder.
+
+Wall time is the whole process, start-up included; peak memory is the process's maximum resident set
+(``wait4``). A benchmark that fails prints the command and the end of its output, and the run goes on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from benchmarks.scale import generate
+
+PROJECT = Path(__file__).resolve().parent.parent
+FIRST, YEAR_LAST, NEW_DAY = date(2013, 1, 1), date(2013, 12, 30), date(2013, 12, 31)
+MONTH_LAST, MONTH_NEW_DAY = date(2013, 1, 31), date(2013, 2, 1)
+
+
+class BenchmarkFailed(RuntimeError):
+    pass
+
+
+@dataclass
+class Result:
+    name: str
+    factor: int
+    seconds: list[float] = field(default_factory=list)
+    peaks_mib: list[float] = field(default_factory=list)
+    rows: int | None = None
+    failure: str | None = None
+
+    def median(self) -> float:
+        return statistics.median(self.seconds)
+
+    def cells(self) -> list[str]:
+        if self.failure:
+            return [self.name, str(self.factor), f"did not finish: {self.failure}", "", "", ""]
+        spread = f"{min(self.seconds):.1f} to {max(self.seconds):.1f}" if len(self.seconds) > 1 else "1 run"
+        rate = f"{self.rows / self.median():,.0f}" if self.rows else ""
+        return [
+            self.name,
+            str(self.factor),
+            f"{self.median():.1f}",
+            spread,
+            rate,
+            f"{max(self.peaks_mib) / 1024:.2f}",
+        ]
+
+
+def timed(command: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds and peak resident MiB of ``command``; raises ``BenchmarkFailed`` if it fails."""
+    with tempfile.TemporaryFile() as output:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, env=env, cwd=PROJECT, stdout=output, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(process.pid, 0)
+        elapsed = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if process.returncode != 0:
+            output.seek(0)
+            tail = output.read().decode(errors="replace").strip().splitlines()[-15:]
+            raise BenchmarkFailed(f"{' '.join(command)} exited {process.returncode}:\n" + "\n".join(tail))
+    return elapsed, usage.ru_maxrss / 1024
+
+
+def stores(data: Path, state: Path) -> dict[str, str]:
+    """Environment for a Dagster run over ``data``'s landing files into ``state``."""
+    home = state / "dagster_home"
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copy(PROJECT / "dagster.yaml", home / "dagster.yaml")
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith("LAKEHOUSE_")},
+        "DAGSTER_HOME": str(home),
+        "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "true",
+        "LAKEHOUSE_LANDING_URI": str(data / "landing"),
+        "LAKEHOUSE_SOURCE_DATABASE": str(data / "sources" / "operational.sqlite"),
+        "LAKEHOUSE_LAKE_URI": str(state / "lake"),
+        "LAKEHOUSE_WAREHOUSE_PATH": str(state / "warehouse.duckdb"),
+        "MLFLOW_TRACKING_URI": f"sqlite:///{state / 'mlflow' / 'mlflow.db'}",
+        "LAKEHOUSE_MLFLOW_ARTIFACTS": str(state / "mlflow" / "artifacts"),
+    }
+
+
+def job(name: str, first: date | None = None, last: date | None = None) -> list[str]:
+    command = [sys.executable, "-m", "dagster", "job", "execute", "-m", "lakehouse.definitions", "-j", name]
+    command += ["-c", str(PROJECT / "lakehouse" / "run_config" / "quiet.yaml")]
+    if first:
+        tags = {
+            "dagster/asset_partition_range_start": str(first),
+            "dagster/asset_partition_range_end": str(last),
+        }
+        command += ["--tags", json.dumps(tags)]
+    return command
+
+
+def fresh(folder: Path) -> Path:
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
+
+
+def snapshot(state: Path, to: Path) -> None:
+    fresh(to)
+    shutil.copytree(state / "lake", to / "lake")
+    shutil.copy(state / "warehouse.duckdb", to / "warehouse.duckdb")
+
+
+def restore(saved: Path, state: Path) -> None:
+    fresh(state)
+    shutil.copytree(saved / "lake", state / "lake")
+    shutil.copy(saved / "warehouse.duckdb", state / "warehouse.duckdb")
+
+
+class Bench:
+    def __init__(self, work: Path, repeat: int):
+        self.work, self.repeat, self.results = work, repeat, []
+
+    def measure(self, name: str, factor: int, rows: int | None, runs: int, run) -> Result:
+        """``run()`` returns (seconds, peak MiB); it is called ``runs`` times."""
+        result = Result(name, factor, rows=rows)
+        print(f"N={factor:<3} {name} ...", flush=True)
+        try:
+            for _ in range(runs):
+                seconds, peak = run()
+                result.seconds.append(seconds)
+                result.peaks_mib.append(peak)
+                print(f"        {seconds:7.1f} s  {peak:7.0f} MiB", flush=True)
+        except BenchmarkFailed as error:
+            result.failure = str(error).splitlines()[0][:200]
+            print(f"        FAILED: {error}", flush=True)
+        self.results.append(result)
+        return result
+
+    def scale(self, factor: int, compare: bool) -> None:
+        data = self.work / f"n{factor}"
+        done = data / "generated.json"
+        if not done.exists():
+            fresh(data)
+            print(f"N={factor:<3} generating landing data ...", flush=True)
+            done.write_text(json.dumps(generate(data, factor, FIRST, NEW_DAY)))
+        flights = json.loads(done.read_text())["flights"]
+        year_rows = round(flights * 364 / 365)
+        state, saved = self.work / "state", self.work / "saved"
+
+        def backfill():
+            env = stores(data, fresh(state))
+            return timed(job("gold_job", FIRST, YEAR_LAST), env)
+
+        year = self.measure("backfill to gold (364 days)", factor, year_rows, self.repeat, backfill)
+        if year.failure:
+            return
+        self.measure(
+            "train and register the model",
+            factor,
+            None,
+            1,
+            lambda: timed(job("train_job"), stores(data, state)),
+        )
+        snapshot(state, saved)
+
+        def new_day(day: date):
+            restore(saved, state)
+            return timed(job("gold_job", day, day), stores(data, state))
+
+        self.measure("one new day on a year", factor, None, self.repeat, lambda: new_day(NEW_DAY))
+        timed(job("gold_job", FIRST, MONTH_LAST), stores(data, fresh(state)))
+        snapshot(state, saved)
+        self.measure("one new day on a month", factor, None, self.repeat, lambda: new_day(MONTH_NEW_DAY))
+        if not compare:
+            return
+        script = [sys.executable, "-m", "benchmarks.bare", "--data", str(data), "--through", str(YEAR_LAST)]
+        self.measure(
+            "bare script, same lib functions",
+            factor,
+            year_rows,
+            self.repeat,
+            lambda: timed([*script, "--state", str(fresh(state))], dict(os.environ)),
+        )
+        pandas = [
+            sys.executable,
+            "-m",
+            "benchmarks.pandas_baseline",
+            "--data",
+            str(data),
+            "--through",
+            str(YEAR_LAST),
+        ]
+        self.measure(
+            "pandas baseline (a subset of the transforms)",
+            factor,
+            year_rows,
+            self.repeat,
+            lambda: timed([*pandas, "--state", str(fresh(state))], dict(os.environ)),
+        )
+
+    def startup(self) -> None:
+        command = [sys.executable, "-c", "import lakehouse.definitions"]
+        self.measure("load the definitions", 1, None, 5, lambda: timed(command, dict(os.environ)))
+
+    def demo(self) -> None:
+        folder = fresh(self.work / "demo")
+        env = {**os.environ, "LAKEHOUSE_DATA_DIR": str(folder / "data")}
+        command = ["make", "demo", f"DAGSTER_HOME={folder / 'dagster_home'}"]
+        self.measure("make demo, installed environment", 1, None, 1, lambda: timed(command, env))
+
+
+def find(results: list[Result], name: str, factor: int) -> Result | None:
+    for result in results:
+        if result.name.startswith(name) and result.factor == factor and not result.failure:
+            return result
+    return None
+
+
+def ratios(results: list[Result], factors: list[int]) -> list[list[str]]:
+    rows = []
+    for factor in factors:
+        pairs = [
+            (
+                "incremental: new day on a year / on a month",
+                "one new day on a year",
+                "one new day on a month",
+                1.3,
+            ),
+            ("orchestration: Dagster / bare script", "backfill to gold", "bare script", 1.5),
+            ("peer: pandas / Polars bare script", "pandas baseline", "bare script", None),
+        ]
+        for label, top, bottom, target in pairs:
+            a, b = find(results, top, factor), find(results, bottom, factor)
+            if a and b:
+                ratio = a.median() / b.median()
+                verdict = "" if target is None else ("holds" if ratio <= target else "misses")
+                if target is None:
+                    verdict = "Polars faster" if ratio > 1 else "pandas faster"
+                rows.append([label, str(factor), f"{ratio:.2f}", f"≤ {target}" if target else "> 1", verdict])
+    for factor in factors:
+        peak = max((max(r.peaks_mib) for r in results if r.factor == factor and r.peaks_mib), default=None)
+        if peak is not None:
+            verdict = "holds" if peak < 4096 else "misses"
+            rows.append(
+                ["peak memory of any run (GiB)", str(factor), f"{peak / 1024:.2f}", "< 4 (at N=100)", verdict]
+            )
+    return rows
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def write(results: list[Result], factors: list[int], output: Path, command: str) -> None:
+    import dagster
+    import deltalake
+    import polars
+
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    machine = (
+        f"{os.cpu_count()} cores, {memory:.0f} GiB, "
+        f"{platform.system()} {platform.release()}, Python {platform.python_version()}, dagster "
+        f"{dagster.__version__}, deltalake {deltalake.__version__}, polars {polars.__version__}"
+    )
+    text = f"""# Benchmark results
+
+Written by `{command}` on {date.today()}; {machine}.
+Each number is the median of the runs listed, each run a fresh process; peak memory is the largest
+resident set of any of its runs. Rows per second count the flights of the backfilled days.
+
+{table(["measurement", "N", "median s", "spread s", "flights/s", "peak GiB"], [r.cells() for r in results])}
+
+## Against the targets
+
+{table(["ratio", "N", "measured", "target", "verdict"], ratios(results, factors))}
+"""
+    output.write_text(text)
+    print(f"\nwrote {output}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--factors", default="1,10", help="comma-separated scale factors (1..100)")
+    parser.add_argument("--compare", default="1", help="factors at which to run the bare and pandas scripts")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "lakehouse-bench")
+    parser.add_argument("--output", type=Path, default=PROJECT / "benchmarks" / "results.md")
+    parser.add_argument("--demo", action="store_true", help="also time `make demo` (about 4 minutes)")
+    args = parser.parse_args()
+    factors = [int(f) for f in args.factors.split(",")]
+    compare = {int(f) for f in args.compare.split(",") if f}
+    bench = Bench(args.work, args.repeat)
+    bench.startup()
+    for factor in factors:
+        bench.scale(factor, factor in compare)
+    if args.demo:
+        bench.demo()
+    write(bench.results, factors, args.output, "make bench")
+
+
+if __name__ == "__main__":
+    main()
