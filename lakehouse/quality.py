@@ -120,6 +120,32 @@ def referential_check(
     )
 
 
+def combine(results: list[dg.AssetCheckResult]) -> dg.AssetCheckResult:
+    """One check evaluated chunk by chunk (a long backfill), as one result: it passes if every chunk
+    passed; numeric metadata are summed, and a failure shows the first failing chunk's details."""
+    if len(results) == 1:
+        return results[0]
+    first, failed = results[0], [r for r in results if not r.passed]
+    shown = failed[0] if failed else first
+    metadata = dict(shown.metadata)
+    for name, value in first.metadata.items():
+        if isinstance(value.value, int | float) and not isinstance(value.value, bool):
+            metadata[name] = sum(r.metadata[name].value for r in results if name in r.metadata)
+    description = (
+        f"{len(failed)} of {len(results)} chunks of days fail; the first: {failed[0].description}"
+        if failed
+        else f"each of {len(results)} chunks of days passes; the last: {results[-1].description}"
+    )
+    return dg.AssetCheckResult(
+        check_name=first.check_name,
+        asset_key=first.asset_key,
+        passed=not failed,
+        severity=first.severity,
+        description=description,
+        metadata=metadata,
+    )
+
+
 def counts_by(frame: pl.DataFrame, column: str) -> pl.DataFrame:
     """Rows per value of ``column``, as ``partition``/``rows`` for the conservation ledger."""
     return frame.group_by(pl.col(column).cast(pl.String).alias("partition")).agg(rows=pl.len().cast(pl.Int64))

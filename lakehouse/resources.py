@@ -243,6 +243,10 @@ class Warehouse(DuckDBResource):
     lock_timeout_seconds: float = Field(
         default=5.0, description="How long to wait for a locked warehouse file."
     )
+    connection_config: dict[str, str] = Field(
+        default_factory=lambda: {"memory_limit": "2GB"},
+        description="DuckDB settings. The memory limit makes large marts spill to disk instead of growing.",
+    )
 
     @contextmanager
     def get_connection(self):

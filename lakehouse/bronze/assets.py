@@ -14,6 +14,8 @@ import polars as pl
 from lakehouse.bronze.checks import landing_check_specs, landing_complete, landing_fresh
 from lakehouse.lib.bronze import (
     LandingFileError,
+    check_flights_file,
+    check_jsonl_file,
     raise_unreadable,
     read_flights_file,
     read_jsonl_file,
@@ -23,10 +25,14 @@ from lakehouse.lib.bronze import (
 from lakehouse.lib.contracts import FLIGHTS_SOURCE_SCHEMA, REFERENCE_SOURCE_SCHEMAS
 from lakehouse.lib.files import sha256
 from lakehouse.metadata import delta_metadata
-from lakehouse.partitions import daily_partitions, partition_dates
-from lakehouse.resources import LakeStorage, SourceSystems
+from lakehouse.partitions import chunks, daily_partitions, partition_dates
+from lakehouse.resources import DeltaWrite, LakeStorage, SourceSystems
 from lakehouse.sources.assets import flights_files, reference_tables, weather_files
 
+# For chunking a run's files by the rows they hold, before reading them (flights run about 100 bytes).
+BYTES_PER_ROW = 100
+
+Checker = Callable[[bytes, str], None]
 Parser = Callable[[bytes, str, date, datetime, str], pl.DataFrame]
 
 
@@ -43,7 +49,9 @@ def _loaded_checksums(lake: LakeStorage, table: str, dates: list[date]) -> dict[
     return dict(zip(loaded["_landing_date"], loaded["_source_sha256"], strict=True))
 
 
-def daily_file_asset(name: str, source: dg.AssetSpec, suffix: str, parse: Parser, description: str):
+def daily_file_asset(
+    name: str, source: dg.AssetSpec, suffix: str, check: Checker, parse: Parser, description: str
+):
     """A bronze asset loading one landing file per day from ``<name>/YYYY-MM-DD<suffix>``."""
     key = dg.AssetKey(["bronze", name])
 
@@ -69,34 +77,46 @@ def daily_file_asset(name: str, source: dg.AssetSpec, suffix: str, parse: Parser
         loaded = _loaded_checksums(lake, f"bronze/{name}", dates)
         now = datetime.now(UTC)
 
-        frames, unchanged, changed, unreadable = [], [], [], []
+        # First every file of the range is read and checked, so that unreadable ones are all named at
+        # once and none of the range is written; then the changed days are loaded a chunk at a time.
+        checksums, unchanged, unreadable = {}, [], []
         for day, path in paths.items():
             if path not in landed:
                 continue
             content = landing.read_bytes(path)
-            if loaded.get(day) == sha256(content):
+            checksum = sha256(content)
+            if loaded.get(day) == checksum:
                 unchanged.append(day)
                 continue
             try:
-                frames.append(parse(content, landing.describe(path), day, now, context.run.run_id))
+                check(content, landing.describe(path))
             except LandingFileError as error:
                 unreadable.append(error)
-            changed.append(day)
-        # Every unreadable file of the range is named at once, and none of the range is written.
+            checksums[day] = checksum
         raise_unreadable(unreadable)
-        empty = [paths[day] for day, frame in zip(changed, frames, strict=True) if frame.is_empty()]
+        changed = list(checksums)
         # A day that was loaded and whose file is now gone is left as loaded: deletions are not deliveries.
-        frame = pl.concat(frames, how="diagonal_relaxed") if frames else None
+        empty, rows, write, frame = [], 0, None, None
+        for chunk in chunks(changed, {day: landed[paths[day]].size // BYTES_PER_ROW for day in changed}):
+            frames = [
+                parse(
+                    landing.read_bytes(paths[day]), landing.describe(paths[day]), day, now, context.run.run_id
+                )
+                for day in chunk
+            ]
+            empty += [paths[day] for day, part in zip(chunk, frames, strict=True) if part.is_empty()]
+            frame = pl.concat(frames, how="diagonal_relaxed")
+            write = lake.replace_dates(
+                f"bronze/{name}", frame, "_landing_date", chunk, context.run.run_id, schema_merge=True
+            )
+            rows += frame.height
         metadata = {
             "files_loaded": len(changed),
             "files_unchanged": len(unchanged),
             "files_missing": len(missing),
         }
-        if frame is not None:
-            write = lake.replace_dates(
-                f"bronze/{name}", frame, "_landing_date", changed, context.run.run_id, schema_merge=True
-            )
-            metadata |= delta_metadata(write, frame)
+        if write is not None:
+            metadata |= delta_metadata(DeltaWrite(write.uri, write.version, rows), frame)
             version = write.version
         else:
             version = lake.version(f"bronze/{name}")
@@ -124,6 +144,7 @@ flights = daily_file_asset(
     "flights",
     flights_files,
     ".csv",
+    lambda content, file: check_flights_file(content, file, list(FLIGHTS_SOURCE_SCHEMA)),
     _read_flights,
     "Every row of each day's flights file as delivered: all values as strings (`NA` kept), plus the "
     "source file, line, checksum, load time and run id. Partitioned by landing day.",
@@ -133,6 +154,7 @@ weather = daily_file_asset(
     "weather",
     weather_files,
     ".jsonl",
+    check_jsonl_file,
     read_jsonl_file,
     "Every line of each day's weather file as delivered (`_raw`, the JSON text), plus the source "
     "file, line, checksum, load time and run id. Parsing waits for silver, so one broken record "

@@ -30,7 +30,7 @@ from lakehouse.lib.features import (
 )
 from lakehouse.lib.silver import airport_zones
 from lakehouse.metadata import column_schema, markdown_table
-from lakehouse.partitions import daily_partitions, partition_dates
+from lakehouse.partitions import chunks, daily_partitions, partition_dates, rows_per_day
 from lakehouse.resources import LakeStorage, Warehouse
 from lakehouse.silver import assets as silver
 
@@ -45,8 +45,24 @@ PREVIOUS_DAY = dg.TimeWindowPartitionMapping(
 )
 
 
-def _silver_flights(lake: LakeStorage, first: date, last: date) -> pl.LazyFrame:
-    return lake.scan("silver/flights").filter(pl.col("flight_date").is_between(first, last))
+def _silver_flights(source: LakeStorage | pl.LazyFrame, first: date, last: date) -> pl.LazyFrame:
+    """Silver flights (or a projection of them) of ``first`` through ``last``."""
+    flights = source.scan("silver/flights") if isinstance(source, LakeStorage) else source
+    return flights.filter(pl.col("flight_date").is_between(first, last))
+
+
+def _history_chunks(lake: LakeStorage) -> list[list[date]]:
+    """Every day silver holds flights for, in chunks."""
+    span = (
+        lake.scan("silver/flights")
+        .select(first=pl.col("flight_date").min(), last=pl.col("flight_date").max())
+        .collect()
+    )
+    first, last = span.row(0)
+    if first is None:
+        return []
+    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    return chunks(days, rows_per_day(lake.scan("silver/flights"), "flight_date", days))
 
 
 def _rows_by_date(frame: pl.DataFrame, rows: pl.Expr | None = None) -> pl.DataFrame:
@@ -91,40 +107,50 @@ def flight_features_table(
     functions batch scoring uses."""
     key = context.asset_key
     dates = partition_dates(context)
-    first, last = dates[0], dates[-1]
-    history = with_outcomes(_silver_flights(lake, first - timedelta(days=HISTORY_LOOKBACK_DAYS), last))
-    weather = lake.scan("silver/weather").filter(
-        pl.col("observed_at")
-        >= pl.lit(first - timedelta(days=1)).cast(pl.Datetime("us", "UTC")) - WEATHER_MAX_LAG
-    )
     zones = airport_zones(lake.scan("silver/airports").select("faa", "tzone").collect())
-    features = flight_features(
-        history.filter(pl.col("flight_date").is_between(first, last)),
-        history,
-        weather,
-        lake.scan("silver/planes"),
-        zones,
-    ).collect()
-    with warehouse.get_connection() as connection:
-        total = warehouse.replace_rows(
-            connection, "gold.flight_features", features, "flight_date BETWEEN ? AND ?", [first, last]
+    checked: dict[str, list[dg.AssetCheckResult]] = {}
+    silver_rows, feature_rows, rows, late = [], [], 0, 0
+    # A chunk of days at a time (each with its own 29 days of history), so memory stays one chunk's.
+    runs = chunks(dates, rows_per_day(lake.scan("silver/flights"), "flight_date", dates))
+    for chunk in runs:
+        first, last = chunk[0], chunk[-1]
+        history = with_outcomes(_silver_flights(lake, first - timedelta(days=HISTORY_LOOKBACK_DAYS), last))
+        weather = lake.scan("silver/weather").filter(
+            pl.col("observed_at")
+            >= pl.lit(first - timedelta(days=1)).cast(pl.Datetime("us", "UTC")) - WEATHER_MAX_LAG
         )
-    silver_rows = _rows_by_date(_silver_flights(lake, first, last).select("flight_date").collect())
-    late_rate = features["late"].mean() if features.height else None
+        features = flight_features(
+            history.filter(pl.col("flight_date").is_between(first, last)),
+            history,
+            weather,
+            lake.scan("silver/planes"),
+            zones,
+        ).collect()
+        with warehouse.get_connection() as connection:
+            total = warehouse.replace_rows(
+                connection, "gold.flight_features", features, "flight_date BETWEEN ? AND ?", [first, last]
+            )
+        silver_rows.append(_rows_by_date(_silver_flights(lake, first, last).select("flight_date").collect()))
+        feature_rows.append(_rows_by_date(features))
+        rows, late = rows + features.height, late + int(features["late"].sum())
+        for result in (
+            quality.schema_check(key, features, FlightFeatures),
+            quality.unique_check(key, features, ["flight_id"]),
+            checks.label_rate_check(key, features),
+            checks.null_rates_check(key, features, FEATURE_COLUMNS),
+        ):
+            checked.setdefault(result.check_name, []).append(result)
+    matches = checks.matches_silver_check(key, pl.concat(silver_rows), pl.concat(feature_rows))
     return dg.MaterializeResult(
         metadata=_table_metadata(features, "gold.flight_features", total, warehouse)
         | {
+            "dagster/row_count": rows,
             "days": len(dates),
-            "late_rate": late_rate if late_rate is not None else float("nan"),
-            "history_days_read": HISTORY_LOOKBACK_DAYS + len(dates),
+            "late_rate": late / rows if rows else float("nan"),
+            "history_days_read": HISTORY_LOOKBACK_DAYS * len(runs) + len(dates),
+            "chunks": len(runs),
         },
-        check_results=[
-            quality.schema_check(key, features, FlightFeatures),
-            quality.unique_check(key, features, ["flight_id"]),
-            checks.matches_silver_check(key, silver_rows, _rows_by_date(features)),
-            checks.label_rate_check(key, features),
-            checks.null_rates_check(key, features, FEATURE_COLUMNS),
-        ],
+        check_results=[matches, *(quality.combine(results) for results in checked.values())],
     )
 
 
@@ -148,25 +174,28 @@ def daily_airport_performance(
     rate (arrived under 15 minutes late, US DOT; cancelled and diverted count as not on time), and mean,
     median and 90th-percentile departure and arrival delays, per origin and day."""
     dates = partition_dates(context)
-    flights = _silver_flights(lake, dates[0], dates[-1]).collect()
-    with warehouse.get_connection() as connection:
-        connection.register("flights", flights.to_arrow())
-        mart = connection.sql(marts.DAILY_AIRPORT_PERFORMANCE).pl()
-        total = warehouse.replace_rows(
-            connection,
-            "gold.daily_airport_performance",
-            mart,
-            "flight_date BETWEEN ? AND ?",
-            [dates[0], dates[-1]],
-        )
     key = context.asset_key
+    schema_checks, silver_rows, mart_rows = [], [], []
+    for chunk in chunks(dates, rows_per_day(lake.scan("silver/flights"), "flight_date", dates)):
+        flights = _silver_flights(lake, chunk[0], chunk[-1]).collect()
+        with warehouse.get_connection() as connection:
+            connection.register("flights", flights.to_arrow())
+            mart = connection.sql(marts.DAILY_AIRPORT_PERFORMANCE).pl()
+            total = warehouse.replace_rows(
+                connection,
+                "gold.daily_airport_performance",
+                mart,
+                "flight_date BETWEEN ? AND ?",
+                [chunk[0], chunk[-1]],
+            )
+        schema_checks.append(quality.schema_check(key, mart, DailyAirportPerformance))
+        silver_rows.append(_rows_by_date(flights))
+        mart_rows.append(_rows_by_date(mart, pl.col("scheduled").sum()))
     return dg.MaterializeResult(
         metadata=_table_metadata(mart, "gold.daily_airport_performance", total, warehouse),
         check_results=[
-            quality.schema_check(key, mart, DailyAirportPerformance),
-            checks.matches_silver_check(
-                key, _rows_by_date(flights), _rows_by_date(mart, pl.col("scheduled").sum())
-            ),
+            quality.combine(schema_checks),
+            checks.matches_silver_check(key, pl.concat(silver_rows), pl.concat(mart_rows)),
         ],
     )
 
@@ -197,13 +226,19 @@ def whole_year_mart(name: str, sql: str, model, description: str, with_weather: 
             "cancelled",
             "diverted",
         )
+        table = "flights_weather" if with_weather else "flights"
         with warehouse.get_connection() as connection:
-            if with_weather:
-                connection.register(
-                    "flights_weather", flights_with_departure_weather(flights, lake).to_arrow()
+            # Silver is staged into a temporary DuckDB table a month at a time, so the mart's medians and
+            # percentiles run in DuckDB (which spills to disk) and never over a whole-history frame here.
+            for chunk in _history_chunks(lake) or [[date.min]]:  # empty silver: an empty mart
+                frame = _silver_flights(flights, chunk[0], chunk[-1])
+                batch = flights_with_departure_weather(frame, lake) if with_weather else frame.collect()
+                connection.register("_chunk", batch.to_arrow())
+                connection.execute(
+                    f"CREATE TEMP TABLE IF NOT EXISTS {table} AS SELECT * FROM _chunk WITH NO DATA"
                 )
-            else:
-                connection.register("flights", flights.collect().to_arrow())
+                connection.execute(f"INSERT INTO {table} SELECT * FROM _chunk")
+                connection.unregister("_chunk")
             mart = connection.sql(sql).pl()
             total = warehouse.replace_rows(connection, f"gold.{name}", mart, "TRUE", [])
         return dg.MaterializeResult(

@@ -63,17 +63,10 @@ def _with_lineage(
     )
 
 
-def read_flights_file(
-    content: bytes,
-    file: str,
-    landing_date: date,
-    required_columns: list[str],
-    loaded_at: datetime,
-    run_id: str,
-) -> pl.DataFrame:
-    """Parse one day's flights CSV into string columns plus lineage; extra columns are kept."""
-    text = _decode(content, file)
-    lines = text.splitlines()
+def check_flights_file(content: bytes, file: str, required_columns: list[str]) -> None:
+    """Raise ``LandingFileError`` if the flights CSV cannot be read: not UTF-8, no header, a missing
+    column, or a row whose field count differs from the header's."""
+    lines = _decode(content, file).splitlines()
     if not lines or not lines[0].strip():
         raise LandingFileError(file, "the file is empty: expected a header line")
     header = lines[0].split(",")
@@ -89,9 +82,26 @@ def read_flights_file(
                 f"{line.count(',') + 1} fields where the header has {len(header)}: {line[:80]!r}",
                 number,
             )
+
+
+def read_flights_file(
+    content: bytes,
+    file: str,
+    landing_date: date,
+    required_columns: list[str],
+    loaded_at: datetime,
+    run_id: str,
+) -> pl.DataFrame:
+    """Parse one day's flights CSV into string columns plus lineage; extra columns are kept."""
+    check_flights_file(content, file, required_columns)
     frame = pl.read_csv(content, infer_schema=False).with_row_index("_source_line", offset=2)
     frame = frame.with_columns(pl.col("_source_line").cast(pl.Int64))
     return _with_lineage(frame, file, sha256(content), landing_date, loaded_at, run_id)
+
+
+def check_jsonl_file(content: bytes, file: str) -> None:
+    """Raise ``LandingFileError`` if the JSON-lines file is not UTF-8 (records are judged in silver)."""
+    _decode(content, file)
 
 
 def read_jsonl_file(

@@ -25,7 +25,8 @@ from lakehouse.lib.silver import (
     clean_weather,
 )
 from lakehouse.metadata import counts_table, delta_metadata, markdown_table
-from lakehouse.partitions import daily_partitions, partition_dates
+from lakehouse.partitions import chunks, daily_partitions, partition_dates, rows_per_day
+from lakehouse.quality import REFERENTIAL_INTEGRITY, SCHEMA, UNIQUE_KEYS
 from lakehouse.resources import DeltaWrite, LakeStorage
 from lakehouse.silver import checks
 from lakehouse.silver.schemas import REFERENCE_MODELS, SilverFlights, SilverWeather
@@ -142,37 +143,55 @@ def daily_silver_asset(
     )
     def _asset(context: dg.AssetExecutionContext, lake: LakeStorage):
         dates = partition_dates(context)
-        source = lake.scan(f"bronze/{name}").filter(pl.col("_landing_date").is_in(dates))
-        try:
-            cleaned = clean(source, lake)
-        except SchemaChangeError as error:
-            # A changed contract fails the blocking schema check before anything is written.
-            yield schema_change_result(key, error)
-            raise dg.Failure(description=str(error), allow_retries=False) from None
-        write = lake.replace_dates(table, cleaned.rows, date_column, dates, context.run.run_id)
-        quarantine_write, by_rule = write_quarantine(context, lake, cleaned.quarantine, name, dates)
+        relations = references(lake)
+        checked: dict[str, list[dg.AssetCheckResult]] = {
+            SCHEMA: [],
+            UNIQUE_KEYS: [],
+            REFERENTIAL_INTEGRITY: [],
+        }
+        quarantined, rows, write, cleaned = [], 0, None, None
+        # A chunk of days at a time, so that a backfill of any length holds one chunk in memory.
+        for chunk in chunks(dates, rows_per_day(lake.scan(f"bronze/{name}"), "_landing_date", dates)):
+            source = lake.scan(f"bronze/{name}").filter(pl.col("_landing_date").is_in(chunk))
+            try:
+                cleaned = clean(source, lake)
+            except SchemaChangeError as error:
+                # A changed contract fails the blocking schema check before the chunk is written.
+                yield schema_change_result(key, error)
+                raise dg.Failure(description=str(error), allow_retries=False) from None
+            write = lake.replace_dates(table, cleaned.rows, date_column, chunk, context.run.run_id)
+            rows += cleaned.rows.height
+            quarantined.append(cleaned.quarantine)
+            checked[SCHEMA].append(quality.schema_check(key, cleaned.rows, model))
+            checked[UNIQUE_KEYS].append(quality.unique_check(key, cleaned.rows, key_columns))
+            checked[REFERENTIAL_INTEGRITY].append(quality.referential_check(key, cleaned.rows, relations))
+        rejected = pl.concat(quarantined)
+        quarantine_write, by_rule = write_quarantine(context, lake, rejected, name, dates)
 
-        bronze_counts = quality.counts_by(source.select("_landing_date").collect(), "_landing_date")
+        in_range = pl.col("_landing_date").is_in(dates)
+        bronze_counts = quality.counts_by(
+            lake.scan(f"bronze/{name}").filter(in_range).select("_landing_date").collect(), "_landing_date"
+        )
         silver_counts = quality.counts_by(
             lake.scan(table).filter(pl.col(date_column).is_in(dates)).select(date_column).collect(),
             date_column,
         )
         yield dg.MaterializeResult(
-            metadata=delta_metadata(write, cleaned.rows)
+            metadata=delta_metadata(DeltaWrite(write.uri, write.version, rows), cleaned.rows)
             | {
                 "days": len(dates),
-                "rows_quarantined": cleaned.quarantine.height,
+                "rows_quarantined": rejected.height,
                 "quarantined_by_rule": counts_table(by_rule, "rule"),
                 "quarantine_delta_version": quarantine_write.version,
             },
             data_version=dg.DataVersion(str(write.version)),
             check_results=[
-                quality.schema_check(key, cleaned.rows, model),
-                quality.unique_check(key, cleaned.rows, key_columns),
+                quality.combine(checked[SCHEMA]),
+                quality.combine(checked[UNIQUE_KEYS]),
                 quality.conservation_check(
                     key, bronze_counts, silver_counts, _quarantined_counts(lake, name, dates)
                 ),
-                quality.referential_check(key, cleaned.rows, references(lake)),
+                quality.combine(checked[REFERENTIAL_INTEGRITY]),
             ],
         )
 

@@ -1,8 +1,20 @@
-"""Materializing the same days of every asset three times gives identical tables, by content hash."""
+"""Materializing the same days of every asset three times gives identical tables, by content hash, and
+so does processing a run's days in chunks rather than at once."""
 
+import shutil
 from datetime import date
 
-from lakehouse_tests.pipeline import GOLD_ASSETS, INGEST_ASSETS, TABLES, fingerprint, materialize
+from lakehouse import partitions
+from lakehouse_tests.conftest import resources_at
+from lakehouse_tests.pipeline import (
+    GOLD_ASSETS,
+    INGEST_ASSETS,
+    LINEAGE_COLUMNS,
+    TABLES,
+    check_result,
+    fingerprint,
+    materialize,
+)
 
 JAN1, JAN2 = date(2013, 1, 1), date(2013, 1, 2)
 
@@ -14,3 +26,18 @@ def test_three_runs_of_every_layer_give_identical_tables(resources):
         runs.append(fingerprint(resources))
     assert set(TABLES) < set(runs[0]) and len(runs[0]) == len(TABLES) + 2 + 5
     assert runs[0] == runs[1] == runs[2]
+
+
+def test_a_run_in_chunks_of_days_builds_the_same_tables_as_one_at_once(landed, tmp_path, monkeypatch):
+    shutil.copytree(landed, tmp_path / "chunked")
+    at_once = resources_at(landed)
+    assert materialize(INGEST_ASSETS + GOLD_ASSETS, at_once, JAN1, JAN2).success
+    monkeypatch.setattr(partitions, "CHUNK_DAYS", 1)
+    chunked = resources_at(tmp_path / "chunked")
+    result = materialize(INGEST_ASSETS + GOLD_ASSETS, chunked, JAN1, JAN2)
+    assert result.success
+    assert fingerprint(chunked, ignore=LINEAGE_COLUMNS) == fingerprint(at_once, ignore=LINEAGE_COLUMNS)
+    assert check_result(result, "silver/flights", "schema").description.startswith(
+        "each of 2 chunks of days passes"
+    )
+    assert check_result(result, "gold/flight_features", "label_rate").passed
