@@ -44,9 +44,9 @@ test: install
 dev: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
-# Every benchmark, written to benchmarks/results.md (about an hour at the default N = 1 and 10; see
+# Every benchmark, written to benchmarks/results.md (about an hour at the default N = 1, 10 and 100; see
 # benchmarks/run.py). Scale-up data and run state go to a temporary folder, never to data/.
-FACTORS ?= 1,10
+FACTORS ?= 1,10,100
 REPEAT  ?= 3
 bench: install
 	$(BIN)/python -m benchmarks.run --factors $(FACTORS) --repeat $(REPEAT) --demo

@@ -303,8 +303,8 @@ resident set of any of its runs. Rows per second count the flights of the backfi
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--factors", default="1,10", help="comma-separated scale factors (1..100)")
-    parser.add_argument("--compare", default="1", help="factors at which to run the bare and pandas scripts")
+    parser.add_argument("--factors", default="1,10,100", help="comma-separated scale factors (1..100)")
+    parser.add_argument("--compare", default="1,10", help="factors to run the bare and pandas scripts at")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "lakehouse-bench")
     parser.add_argument("--output", type=Path, default=PROJECT / "benchmarks" / "results.md")

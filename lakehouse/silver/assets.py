@@ -101,7 +101,7 @@ def _quarantined_counts(lake: LakeStorage, source_table: str, dates: list) -> pl
 def schema_change_result(key: dg.AssetKey, error: SchemaChangeError) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
         asset_key=key,
-        check_name=quality.SCHEMA,
+        check_name=SCHEMA,
         passed=False,
         description=str(error),
         metadata={
