@@ -1,6 +1,6 @@
 """The lakehouse's bronze-to-gold work as a bare Python script: the same ``lakehouse.lib`` functions, the
-same Delta and DuckDB writes, no Dagster. The orchestration-overhead benchmark times this against
-``gold_job``; it is also the Polars side of the pandas comparison.
+same Delta and DuckDB writes, in the same chunks of days as the assets, and no Dagster. The
+orchestration-overhead benchmark times this against ``gold_job``.
 
     python -m benchmarks.bare --data /tmp/bench/n1 --state /tmp/state --from 2013-01-01 --through 2013-12-30
 """
@@ -13,12 +13,21 @@ from pathlib import Path
 
 import polars as pl
 
+from lakehouse.bronze.assets import BYTES_PER_ROW
 from lakehouse.gold.assets import flights_with_departure_weather
 from lakehouse.lib import marts
-from lakehouse.lib.bronze import read_flights_file, read_jsonl_file, reference_frame, table_checksum
+from lakehouse.lib.bronze import (
+    check_flights_file,
+    check_jsonl_file,
+    read_flights_file,
+    read_jsonl_file,
+    reference_frame,
+    table_checksum,
+)
 from lakehouse.lib.contracts import FLIGHTS_SOURCE_SCHEMA, REFERENCE_KEYS, REFERENCE_SOURCE_SCHEMAS
 from lakehouse.lib.features import HISTORY_LOOKBACK_DAYS, WEATHER_MAX_LAG, flight_features, with_outcomes
 from lakehouse.lib.silver import airport_zones, clean_flights, clean_reference, clean_weather
+from lakehouse.partitions import chunks, rows_per_day
 from lakehouse.resources import LakeStorage, SourceSystems, Warehouse
 from lakehouse.sources.replay import flights_path, weather_path
 
@@ -37,19 +46,26 @@ def build(data: Path, state: Path, first: date, last: date) -> int:
     days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
     now = datetime.now(UTC)
 
-    # bronze
-    for name, path, parse in (
+    # bronze: every file checked first, then loaded a chunk of days at a time
+    for name, path, check, parse in (
         (
             "flights",
             flights_path,
+            lambda c, f: check_flights_file(c, f, list(FLIGHTS_SOURCE_SCHEMA)),
             lambda c, f, d: read_flights_file(c, f, d, list(FLIGHTS_SOURCE_SCHEMA), now, RUN),
         ),
-        ("weather", weather_path, lambda c, f, d: read_jsonl_file(c, f, d, now, RUN)),
+        ("weather", weather_path, check_jsonl_file, lambda c, f, d: read_jsonl_file(c, f, d, now, RUN)),
     ):
-        frames = [parse(sources.landing.read_bytes(path(day)), path(day), day) for day in days]
-        lake.replace_dates(
-            f"bronze/{name}", pl.concat(frames, how="diagonal_relaxed"), "_landing_date", days, RUN
-        )
+        sizes = {}
+        for day in days:
+            content = sources.landing.read_bytes(path(day))
+            check(content, path(day))
+            sizes[day] = len(content) // BYTES_PER_ROW
+        for chunk in chunks(days, sizes):
+            frames = [parse(sources.landing.read_bytes(path(day)), path(day), day) for day in chunk]
+            lake.replace_dates(
+                f"bronze/{name}", pl.concat(frames, how="diagonal_relaxed"), "_landing_date", chunk, RUN
+            )
     for table in REFERENCE_SOURCE_SCHEMAS:
         columns, rows = sources.read_table(table)
         frame = reference_frame(rows, columns, table, table_checksum(rows, columns), now, RUN)
@@ -60,47 +76,74 @@ def build(data: Path, state: Path, first: date, last: date) -> int:
         cleaned = clean_reference(table, lake.scan(f"bronze/{table}"))
         lake.merge(f"silver/{table}", cleaned.rows, REFERENCE_KEYS[table], RUN)
     zones = airport_zones(lake.scan("silver/airports").select("faa", "tzone").collect())
-    flights = clean_flights(lake.scan("bronze/flights").filter(pl.col("_landing_date").is_in(days)), zones)
-    weather = clean_weather(lake.scan("bronze/weather").filter(pl.col("_landing_date").is_in(days)))
-    lake.replace_dates("silver/flights", flights.rows, "flight_date", days, RUN)
-    lake.replace_dates("silver/weather", weather.rows, "observation_date", days, RUN)
-    quarantine = pl.concat([flights.quarantine, weather.quarantine])
-    lake.replace_where("silver/quarantine", quarantine, "TRUE", ["source_table", "partition_date"], RUN)
+    quarantined, written = [], 0
+    for name, date_column, clean in (
+        ("flights", "flight_date", lambda source: clean_flights(source, zones)),
+        ("weather", "observation_date", clean_weather),
+    ):
+        bronze = lake.scan(f"bronze/{name}")
+        for chunk in chunks(days, rows_per_day(bronze, "_landing_date", days)):
+            cleaned = clean(bronze.filter(pl.col("_landing_date").is_in(chunk)))
+            lake.replace_dates(f"silver/{name}", cleaned.rows, date_column, chunk, RUN)
+            quarantined.append(cleaned.quarantine)
+            written += cleaned.rows.height if name == "flights" else 0
+    lake.replace_where(
+        "silver/quarantine", pl.concat(quarantined), "TRUE", ["source_table", "partition_date"], RUN
+    )
 
-    # gold
-    history = lake.scan("silver/flights").filter(
-        pl.col("flight_date").is_between(first - timedelta(days=HISTORY_LOOKBACK_DAYS), last)
-    )
-    history = with_outcomes(history)
-    observations = lake.scan("silver/weather").filter(
-        pl.col("observed_at")
-        >= pl.lit(first - timedelta(days=1)).cast(pl.Datetime("us", "UTC")) - WEATHER_MAX_LAG
-    )
-    features = flight_features(
-        history.filter(pl.col("flight_date").is_between(first, last)),
-        history,
-        observations,
-        lake.scan("silver/planes"),
-        zones,
-    ).collect()
-    silver_flights = lake.scan("silver/flights").collect()
+    # gold: features and the daily mart a chunk at a time, the whole-history marts staged by chunk
+    silver = lake.scan("silver/flights")
+    runs = chunks(days, rows_per_day(silver, "flight_date", days))
     with warehouse.get_connection() as connection:
-        warehouse.replace_rows(
-            connection, "gold.flight_features", features, "flight_date BETWEEN ? AND ?", [first, last]
-        )
-        connection.register("flights", silver_flights.to_arrow())
+        for chunk in runs:
+            first, last = chunk[0], chunk[-1]
+            history = with_outcomes(
+                silver.filter(
+                    pl.col("flight_date").is_between(first - timedelta(days=HISTORY_LOOKBACK_DAYS), last)
+                )
+            )
+            observations = lake.scan("silver/weather").filter(
+                pl.col("observed_at")
+                >= pl.lit(first - timedelta(days=1)).cast(pl.Datetime("us", "UTC")) - WEATHER_MAX_LAG
+            )
+            features = flight_features(
+                history.filter(pl.col("flight_date").is_between(first, last)),
+                history,
+                observations,
+                lake.scan("silver/planes"),
+                zones,
+            ).collect()
+            warehouse.replace_rows(
+                connection, "gold.flight_features", features, "flight_date BETWEEN ? AND ?", [first, last]
+            )
+            flights = silver.filter(pl.col("flight_date").is_between(first, last)).collect()
+            connection.register("flights", flights.to_arrow())
+            daily = connection.sql(marts.DAILY_AIRPORT_PERFORMANCE).pl()
+            warehouse.replace_rows(
+                connection,
+                "gold.daily_airport_performance",
+                daily,
+                "flight_date BETWEEN ? AND ?",
+                [first, last],
+            )
+            connection.unregister("flights")
+            weathered = flights_with_departure_weather(flights.lazy(), lake)
+            for table, frame in (("all_flights", flights), ("all_flights_weather", weathered)):
+                connection.register("_chunk", frame.to_arrow())
+                connection.execute(
+                    f"CREATE TEMP TABLE IF NOT EXISTS {table} AS SELECT * FROM _chunk WITH NO DATA"
+                )
+                connection.execute(f"INSERT INTO {table} SELECT * FROM _chunk")
+                connection.unregister("_chunk")
+        connection.execute("CREATE TEMP VIEW flights AS SELECT * FROM all_flights")
+        connection.execute("CREATE TEMP VIEW flights_weather AS SELECT * FROM all_flights_weather")
         for name, sql in (
-            ("daily_airport_performance", marts.DAILY_AIRPORT_PERFORMANCE),
             ("carrier_monthly_performance", marts.CARRIER_MONTHLY_PERFORMANCE),
             ("route_performance", marts.ROUTE_PERFORMANCE),
+            ("weather_delay_impact", marts.WEATHER_DELAY_IMPACT),
         ):
             warehouse.replace_rows(connection, f"gold.{name}", connection.sql(sql).pl(), "TRUE", [])
-        connection.register(
-            "flights_weather", flights_with_departure_weather(silver_flights.lazy(), lake).to_arrow()
-        )
-        impact = connection.sql(marts.WEATHER_DELAY_IMPACT).pl()
-        warehouse.replace_rows(connection, "gold.weather_delay_impact", impact, "TRUE", [])
-    return flights.rows.height
+    return written
 
 
 def main() -> None:

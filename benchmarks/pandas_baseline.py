@@ -55,7 +55,7 @@ def late_rate(flights: pd.DataFrame, key: str) -> pd.DataFrame:
         .rolling("28D")
         .agg(["sum", "count"])
         .reset_index()
-        .sort_values("known_at")
+        .sort_values("known_at", kind="stable")  # ties keep time order: the last of them counts them all
     )
     rolled[f"{key}_late_rate_28d"] = rolled["sum"] / rolled["count"]
     targets = flights[["flight_id", key, "sched_dep_at"]].sort_values("sched_dep_at")

@@ -52,6 +52,13 @@ class Result:
     rows: int | None = None
     failure: str | None = None
 
+    def to_json(self) -> dict:
+        return self.__dict__
+
+    @classmethod
+    def from_json(cls, data: dict) -> Result:
+        return cls(**data)
+
     def median(self) -> float:
         return statistics.median(self.seconds)
 
@@ -154,15 +161,18 @@ class Bench:
         self.results.append(result)
         return result
 
-    def scale(self, factor: int, compare: bool) -> None:
+    def data(self, factor: int) -> tuple[Path, int]:
+        """The landing data at ``factor`` (generated once) and the flights of the backfilled days."""
         data = self.work / f"n{factor}"
         done = data / "generated.json"
         if not done.exists():
             fresh(data)
             print(f"N={factor:<3} generating landing data ...", flush=True)
             done.write_text(json.dumps(generate(data, factor, FIRST, NEW_DAY)))
-        flights = json.loads(done.read_text())["flights"]
-        year_rows = round(flights * 364 / 365)
+        return data, round(json.loads(done.read_text())["flights"] * 364 / 365)
+
+    def scale(self, factor: int) -> None:
+        data, year_rows = self.data(factor)
         state, saved = self.work / "state", self.work / "saved"
 
         def backfill():
@@ -193,32 +203,24 @@ class Bench:
         timed(job("gold_job", FIRST, MONTH_LAST), stores(data, fresh(state)))
         snapshot(state, saved)
         self.measure("one new day on a month", factor, None, self.repeat, lambda: new_day(MONTH_NEW_DAY))
-        if not compare:
-            return
-        script = [sys.executable, "-m", "benchmarks.bare", "--data", str(data), "--through", str(YEAR_LAST)]
+
+    def script(self, name: str, module: str, factor: int) -> None:
+        """Time ``python -m module`` over the backfill's days at ``factor``."""
+        data, year_rows = self.data(factor)
+        state = self.work / "state"
+        command = [sys.executable, "-m", module, "--data", str(data), "--through", str(YEAR_LAST)]
         self.measure(
-            "bare script, same lib functions",
+            name,
             factor,
             year_rows,
             self.repeat,
-            lambda: timed([*script, "--state", str(fresh(state))], dict(os.environ)),
+            lambda: timed([*command, "--state", str(fresh(state))], dict(os.environ)),
         )
-        pandas = [
-            sys.executable,
-            "-m",
-            "benchmarks.pandas_baseline",
-            "--data",
-            str(data),
-            "--through",
-            str(YEAR_LAST),
-        ]
-        self.measure(
-            "pandas baseline (a subset of the transforms)",
-            factor,
-            year_rows,
-            self.repeat,
-            lambda: timed([*pandas, "--state", str(fresh(state))], dict(os.environ)),
-        )
+
+    def compare(self, factor: int) -> None:
+        self.script("bare script, same lib functions", "benchmarks.bare", factor)
+        self.script("pandas baseline (a subset of the transforms)", "benchmarks.pandas_baseline", factor)
+        self.script("Polars, the pandas baseline's subset", "benchmarks.polars_subset", factor)
 
     def startup(self) -> None:
         command = [sys.executable, "-c", "import lakehouse.definitions"]
@@ -249,7 +251,7 @@ def ratios(results: list[Result], factors: list[int]) -> list[list[str]]:
                 1.3,
             ),
             ("orchestration: Dagster / bare script", "backfill to gold", "bare script", 1.5),
-            ("peer: pandas / Polars bare script", "pandas baseline", "bare script", None),
+            ("peer: pandas / Polars, the same subset", "pandas baseline", "Polars, the pandas", None),
         ]
         for label, top, bottom, target in pairs:
             a, b = find(results, top, factor), find(results, bottom, factor)
@@ -301,6 +303,32 @@ resident set of any of its runs. Rows per second count the flights of the backfi
     print(f"\nwrote {output}")
 
 
+PARTS = ["startup", "scale", "compare", "demo"]
+ORDER = [
+    "load the definitions",
+    "backfill to gold",
+    "train and register",
+    "one new day on a year",
+    "one new day on a month",
+    "bare script",
+    "pandas baseline",
+    "Polars, the pandas",
+    "make demo",
+]
+
+
+def merged(previous: list[Result], measured: list[Result]) -> list[Result]:
+    """The measurements of this invocation replace those of the same name and factor."""
+    keys = {(r.name, r.factor) for r in measured}
+    kept = [r for r in previous if (r.name, r.factor) not in keys] + measured
+
+    def rank(result: Result) -> tuple[int, int]:
+        position = next((i for i, prefix in enumerate(ORDER) if result.name.startswith(prefix)), len(ORDER))
+        return result.factor, position
+
+    return sorted(kept, key=rank)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--factors", default="1,10,100", help="comma-separated scale factors (1..100)")
@@ -312,16 +340,30 @@ def main() -> None:
     parser.add_argument(
         "--backfill-only-from", type=int, default=100, help="from this factor on, only one backfill run"
     )
+    parser.add_argument(
+        "--only",
+        default=",".join(PARTS),
+        help=f"the parts to run ({', '.join(PARTS)}); others keep their numbers",
+    )
     args = parser.parse_args()
     factors = [int(f) for f in args.factors.split(",")]
-    compare = {int(f) for f in args.compare.split(",") if f}
+    compare = [int(f) for f in args.compare.split(",") if f]
+    parts = set(args.only.split(","))
     bench = Bench(args.work, args.repeat, args.backfill_only_from)
-    bench.startup()
-    for factor in factors:
-        bench.scale(factor, factor in compare)
-    if args.demo:
+    if "startup" in parts:
+        bench.startup()
+    for factor in factors if "scale" in parts else []:
+        bench.scale(factor)
+    for factor in compare if "compare" in parts else []:
+        bench.compare(factor)
+    if args.demo and "demo" in parts:
         bench.demo()
-    write(bench.results, factors, args.output, "make bench")
+    store = args.output.with_suffix(".json")
+    previous = [Result.from_json(r) for r in json.loads(store.read_text())] if store.exists() else []
+    results = merged(previous, bench.results)
+    store.write_text(json.dumps([r.to_json() for r in results], indent=1) + "\n")
+    shown = sorted({r.factor for r in results})
+    write(results, shown, args.output, "make bench")
 
 
 if __name__ == "__main__":
