@@ -14,7 +14,7 @@ from pathlib import Path
 import polars as pl
 
 from lakehouse.bronze.assets import BYTES_PER_ROW
-from lakehouse.gold.assets import flights_with_departure_weather
+from lakehouse.gold.assets import features_of_days, flights_with_departure_weather
 from lakehouse.lib import marts
 from lakehouse.lib.bronze import (
     check_flights_file,
@@ -25,7 +25,6 @@ from lakehouse.lib.bronze import (
     table_checksum,
 )
 from lakehouse.lib.contracts import FLIGHTS_SOURCE_SCHEMA, REFERENCE_KEYS, REFERENCE_SOURCE_SCHEMAS
-from lakehouse.lib.features import HISTORY_LOOKBACK_DAYS, WEATHER_MAX_LAG, flight_features, with_outcomes
 from lakehouse.lib.silver import airport_zones, clean_flights, clean_reference, clean_weather
 from lakehouse.partitions import chunks, rows_per_day
 from lakehouse.resources import LakeStorage, SourceSystems, Warehouse
@@ -97,22 +96,7 @@ def build(data: Path, state: Path, first: date, last: date) -> int:
     with warehouse.get_connection() as connection:
         for chunk in runs:
             first, last = chunk[0], chunk[-1]
-            history = with_outcomes(
-                silver.filter(
-                    pl.col("flight_date").is_between(first - timedelta(days=HISTORY_LOOKBACK_DAYS), last)
-                )
-            )
-            observations = lake.scan("silver/weather").filter(
-                pl.col("observed_at")
-                >= pl.lit(first - timedelta(days=1)).cast(pl.Datetime("us", "UTC")) - WEATHER_MAX_LAG
-            )
-            features = flight_features(
-                history.filter(pl.col("flight_date").is_between(first, last)),
-                history,
-                observations,
-                lake.scan("silver/planes"),
-                zones,
-            ).collect()
+            features = features_of_days(lake, first, last, zones)
             warehouse.replace_rows(
                 connection, "gold.flight_features", features, "flight_date BETWEEN ? AND ?", [first, last]
             )

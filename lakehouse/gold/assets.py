@@ -81,6 +81,22 @@ def _table_metadata(frame: pl.DataFrame, table: str, total_rows: int, warehouse:
     }
 
 
+def features_of_days(lake: LakeStorage, first: date, last: date, zones: dict[str, str]) -> pl.DataFrame:
+    """The features of the flights of ``first`` through ``last``, from silver and its 29 days before."""
+    history = with_outcomes(_silver_flights(lake, first - timedelta(days=HISTORY_LOOKBACK_DAYS), last))
+    weather = lake.scan("silver/weather").filter(
+        pl.col("observed_at")
+        >= pl.lit(first - timedelta(days=1)).cast(pl.Datetime("us", "UTC")) - WEATHER_MAX_LAG
+    )
+    return flight_features(
+        history.filter(pl.col("flight_date").is_between(first, last)),
+        history,
+        weather,
+        lake.scan("silver/planes"),
+        zones,
+    ).collect()
+
+
 @dg.asset(
     key=["gold", "flight_features"],
     group_name="gold",
@@ -114,18 +130,7 @@ def flight_features_table(
     runs = chunks(dates, rows_per_day(lake.scan("silver/flights"), "flight_date", dates))
     for chunk in runs:
         first, last = chunk[0], chunk[-1]
-        history = with_outcomes(_silver_flights(lake, first - timedelta(days=HISTORY_LOOKBACK_DAYS), last))
-        weather = lake.scan("silver/weather").filter(
-            pl.col("observed_at")
-            >= pl.lit(first - timedelta(days=1)).cast(pl.Datetime("us", "UTC")) - WEATHER_MAX_LAG
-        )
-        features = flight_features(
-            history.filter(pl.col("flight_date").is_between(first, last)),
-            history,
-            weather,
-            lake.scan("silver/planes"),
-            zones,
-        ).collect()
+        features = features_of_days(lake, first, last, zones)
         with warehouse.get_connection() as connection:
             total = warehouse.replace_rows(
                 connection, "gold.flight_features", features, "flight_date BETWEEN ? AND ?", [first, last]
