@@ -112,13 +112,8 @@ def build(data: Path, state: Path, first: date, last: date) -> int:
             )
             connection.unregister("flights")
             weathered = flights_with_departure_weather(flights.lazy(), lake)
-            for table, frame in (("all_flights", flights), ("all_flights_weather", weathered)):
-                connection.register("_chunk", frame.to_arrow())
-                connection.execute(
-                    f"CREATE TEMP TABLE IF NOT EXISTS {table} AS SELECT * FROM _chunk WITH NO DATA"
-                )
-                connection.execute(f"INSERT INTO {table} SELECT * FROM _chunk")
-                connection.unregister("_chunk")
+            warehouse.stage(connection, "all_flights", flights)
+            warehouse.stage(connection, "all_flights_weather", weathered)
         connection.execute("CREATE TEMP VIEW flights AS SELECT * FROM all_flights")
         connection.execute("CREATE TEMP VIEW flights_weather AS SELECT * FROM all_flights_weather")
         for name, sql in (

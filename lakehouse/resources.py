@@ -271,6 +271,21 @@ class Warehouse(DuckDBResource):
         finally:
             connection.close()
 
+    def stage(self, connection: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
+        """Append ``frame`` to the connection's temporary ``table`` (created from the first frame).
+
+        Building a large input a chunk at a time this way keeps it in DuckDB, which spills to disk past
+        its memory limit, instead of in one frame in Python.
+        """
+        connection.register("_stage", frame.to_arrow())
+        try:
+            connection.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS {table} AS SELECT * FROM _stage WITH NO DATA"
+            )
+            connection.execute(f"INSERT INTO {table} SELECT * FROM _stage")
+        finally:
+            connection.unregister("_stage")
+
     def replace_rows(
         self, connection: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, where: str, params: list
     ) -> int:

@@ -233,17 +233,12 @@ def whole_year_mart(name: str, sql: str, model, description: str, with_weather: 
         )
         table = "flights_weather" if with_weather else "flights"
         with warehouse.get_connection() as connection:
-            # Silver is staged into a temporary DuckDB table a month at a time, so the mart's medians and
-            # percentiles run in DuckDB (which spills to disk) and never over a whole-history frame here.
+            # Silver is staged into a temporary DuckDB table a chunk of days at a time, so the mart's medians
+            # and percentiles run in DuckDB (which spills to disk) and never over a whole-history frame here.
             for chunk in _history_chunks(lake) or [[date.min]]:  # empty silver: an empty mart
                 frame = _silver_flights(flights, chunk[0], chunk[-1])
                 batch = flights_with_departure_weather(frame, lake) if with_weather else frame.collect()
-                connection.register("_chunk", batch.to_arrow())
-                connection.execute(
-                    f"CREATE TEMP TABLE IF NOT EXISTS {table} AS SELECT * FROM _chunk WITH NO DATA"
-                )
-                connection.execute(f"INSERT INTO {table} SELECT * FROM _chunk")
-                connection.unregister("_chunk")
+                warehouse.stage(connection, table, batch)
             mart = connection.sql(sql).pl()
             total = warehouse.replace_rows(connection, f"gold.{name}", mart, "TRUE", [])
         return dg.MaterializeResult(
