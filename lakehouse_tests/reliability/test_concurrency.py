@@ -1,6 +1,7 @@
 """Concurrent writers lose nothing: Delta commits of different days from several processes all land, and
 warehouse writers wait for each other instead of failing on DuckDB's lock."""
 
+import concurrent.futures
 import functools
 import multiprocessing
 import time
@@ -29,9 +30,11 @@ def hold_warehouse(database: str, seconds: float, holding) -> None:
 def test_concurrent_writers_of_different_days_lose_no_commit(tmp_path: Path):
     root = str(tmp_path / "lake")
     write_day(root, DAYS[0])
-    # Polars is not fork-safe: the writers are spawned processes, as separate runs would be.
-    with multiprocessing.get_context("spawn").Pool(4) as pool:
-        pool.map(functools.partial(write_day, root), DAYS)
+    # Polars is not fork-safe: the writers are spawned processes, as separate runs would be. The executor
+    # waits for its workers to finish (a Pool would SIGTERM them on exit, which can hang on a busy worker).
+    spawn = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=4, mp_context=spawn) as writers:
+        list(writers.map(functools.partial(write_day, root), DAYS, timeout=300))
     lake = LakeStorage(root=root)
     table = lake.scan("bronze/t").collect()
     assert table.height == 8000 and table["day"].n_unique() == 8
