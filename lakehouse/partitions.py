@@ -53,7 +53,9 @@ def chunks(dates: list[date], rows: Mapping[date, int] | None = None) -> list[li
     return [*found, current] if current else found
 
 
-def rows_per_day(frame: pl.LazyFrame, column: str, dates: list[date]) -> dict[date, int]:
-    """Rows per day of ``frame`` (a Delta scan: only the date column is read) among ``dates``."""
-    counts = frame.filter(pl.col(column).is_in(dates)).group_by(column).len().collect()
+def rows_per_day(frame: pl.LazyFrame, column: str, dates: list[date] | None = None) -> dict[date, int]:
+    """Rows per day of ``frame`` (a Delta scan: only the date column is read), among ``dates`` if given."""
+    if dates is not None:
+        frame = frame.filter(pl.col(column).is_in(dates))
+    counts = frame.group_by(column).len().collect()
     return dict(zip(counts[column], counts["len"], strict=True))

@@ -52,17 +52,20 @@ def _silver_flights(source: LakeStorage | pl.LazyFrame, first: date, last: date)
 
 
 def _history_chunks(lake: LakeStorage) -> list[list[date]]:
-    """Every day silver holds flights for, in chunks."""
-    span = (
-        lake.scan("silver/flights")
-        .select(first=pl.col("flight_date").min(), last=pl.col("flight_date").max())
-        .collect()
-    )
-    first, last = span.row(0)
-    if first is None:
+    """Every day from silver's first flight to its last, in chunks."""
+    rows = rows_per_day(lake.scan("silver/flights"), "flight_date")
+    if not rows:
         return []
-    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
-    return chunks(days, rows_per_day(lake.scan("silver/flights"), "flight_date", days))
+    first, last = min(rows), max(rows)
+    return chunks([first + timedelta(days=i) for i in range((last - first).days + 1)], rows)
+
+
+def _daily_rows(rows: dict[date, int]) -> pl.DataFrame:
+    """Rows per day already counted, as ``_rows_by_date`` gives them."""
+    return pl.DataFrame(
+        {"flight_date": list(rows), "rows": list(rows.values())},
+        schema={"flight_date": pl.Date, "rows": pl.Int64},
+    )
 
 
 def _rows_by_date(frame: pl.DataFrame, rows: pl.Expr | None = None) -> pl.DataFrame:
@@ -125,9 +128,10 @@ def flight_features_table(
     dates = partition_dates(context)
     zones = airport_zones(lake.scan("silver/airports").select("faa", "tzone").collect())
     checked: dict[str, list[dg.AssetCheckResult]] = {}
-    silver_rows, feature_rows, rows, late = [], [], 0, 0
+    feature_rows, rows, late = [], 0, 0
+    silver_rows = rows_per_day(lake.scan("silver/flights"), "flight_date", dates)
     # A chunk of days at a time (each with its own 29 days of history), so memory stays one chunk's.
-    runs = chunks(dates, rows_per_day(lake.scan("silver/flights"), "flight_date", dates))
+    runs = chunks(dates, silver_rows)
     for chunk in runs:
         first, last = chunk[0], chunk[-1]
         features = features_of_days(lake, first, last, zones)
@@ -135,7 +139,6 @@ def flight_features_table(
             total = warehouse.replace_rows(
                 connection, "gold.flight_features", features, "flight_date BETWEEN ? AND ?", [first, last]
             )
-        silver_rows.append(_rows_by_date(_silver_flights(lake, first, last).select("flight_date").collect()))
         feature_rows.append(_rows_by_date(features))
         rows, late = rows + features.height, late + int(features["late"].sum())
         for result in (
@@ -145,7 +148,7 @@ def flight_features_table(
             checks.null_rates_check(key, features, FEATURE_COLUMNS),
         ):
             checked.setdefault(result.check_name, []).append(result)
-    matches = checks.matches_silver_check(key, pl.concat(silver_rows), pl.concat(feature_rows))
+    matches = checks.matches_silver_check(key, _daily_rows(silver_rows), pl.concat(feature_rows))
     return dg.MaterializeResult(
         metadata=_table_metadata(features, "gold.flight_features", total, warehouse)
         | {
@@ -206,7 +209,7 @@ def daily_airport_performance(
 
 
 def whole_year_mart(name: str, sql: str, model, description: str, with_weather: bool = False):
-    """A mart rebuilt from all of silver each time: small aggregates over a full lazy scan."""
+    """A mart rebuilt from all of silver each time, staged into DuckDB a chunk of days at a time."""
     key = dg.AssetKey(["gold", name])
 
     @dg.asset(

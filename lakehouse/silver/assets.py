@@ -150,8 +150,9 @@ def daily_silver_asset(
             REFERENTIAL_INTEGRITY: [],
         }
         quarantined, rows, write, cleaned = [], 0, None, None
+        bronze_rows = rows_per_day(lake.scan(f"bronze/{name}"), "_landing_date", dates)
         # A chunk of days at a time, so that a backfill of any length holds one chunk in memory.
-        for chunk in chunks(dates, rows_per_day(lake.scan(f"bronze/{name}"), "_landing_date", dates)):
+        for chunk in chunks(dates, bronze_rows):
             source = lake.scan(f"bronze/{name}").filter(pl.col("_landing_date").is_in(chunk))
             try:
                 cleaned = clean(source, lake)
@@ -168,10 +169,6 @@ def daily_silver_asset(
         rejected = pl.concat(quarantined)
         quarantine_write, by_rule = write_quarantine(context, lake, rejected, name, dates)
 
-        in_range = pl.col("_landing_date").is_in(dates)
-        bronze_counts = quality.counts_by(
-            lake.scan(f"bronze/{name}").filter(in_range).select("_landing_date").collect(), "_landing_date"
-        )
         silver_counts = quality.counts_by(
             lake.scan(table).filter(pl.col(date_column).is_in(dates)).select(date_column).collect(),
             date_column,
@@ -189,7 +186,7 @@ def daily_silver_asset(
                 quality.combine(checked[SCHEMA]),
                 quality.combine(checked[UNIQUE_KEYS]),
                 quality.conservation_check(
-                    key, bronze_counts, silver_counts, _quarantined_counts(lake, name, dates)
+                    key, quality.ledger(bronze_rows), silver_counts, _quarantined_counts(lake, name, dates)
                 ),
                 quality.combine(checked[REFERENTIAL_INTEGRITY]),
             ],
