@@ -7,12 +7,12 @@ orchestration-overhead benchmark times this against ``gold_job``.
 
 from __future__ import annotations
 
-import argparse
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
 
+from benchmarks.cli import range_arguments
 from lakehouse.bronze.assets import BYTES_PER_ROW
 from lakehouse.gold.assets import features_of_days, flights_with_departure_weather
 from lakehouse.lib import marts
@@ -126,14 +126,8 @@ def build(data: Path, state: Path, first: date, last: date) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, required=True, help="folder with landing/ and sources/")
-    parser.add_argument("--state", type=Path, required=True, help="folder for the lake and the warehouse")
-    parser.add_argument("--from", dest="first", type=date.fromisoformat, default=date(2013, 1, 1))
-    parser.add_argument("--through", type=date.fromisoformat, default=date(2013, 12, 31))
-    args = parser.parse_args()
-    rows = build(args.data, args.state, args.first, args.through)
-    print(f"{rows:,} flights to gold")
+    args = range_arguments(__doc__)
+    print(f"{build(args.data, args.state, args.first, args.through):,} flights to gold")
 
 
 if __name__ == "__main__":

@@ -13,13 +13,13 @@ departure (``rolling('28D')`` and ``merge_asof``). Results go to Parquet files.
 
 from __future__ import annotations
 
-import argparse
 import sqlite3
 from datetime import date, timedelta
 from pathlib import Path
 
 import pandas as pd
 
+from benchmarks.cli import range_arguments
 from lakehouse.lib.contracts import FLIGHTS_SOURCE_SCHEMA
 from lakehouse.lib.silver import FLIGHT_RANGES
 from lakehouse.sources.replay import flights_path, weather_path
@@ -143,12 +143,7 @@ def build(data: Path, state: Path, first: date, last: date) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, required=True)
-    parser.add_argument("--state", type=Path, required=True)
-    parser.add_argument("--from", dest="first", type=date.fromisoformat, default=date(2013, 1, 1))
-    parser.add_argument("--through", type=date.fromisoformat, default=date(2013, 12, 31))
-    args = parser.parse_args()
+    args = range_arguments(__doc__)
     print(f"{build(args.data, args.state, args.first, args.through):,} flights to gold (pandas)")
 
 
