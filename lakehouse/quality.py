@@ -122,14 +122,15 @@ def referential_check(
 
 def combine(results: list[dg.AssetCheckResult]) -> dg.AssetCheckResult:
     """One check evaluated chunk by chunk (a long backfill), as one result: it passes if every chunk
-    passed; numeric metadata are summed, and a failure shows the first failing chunk's details."""
+    passed. Counts (integer metadata) are summed; rates and other floats describe one chunk and are left
+    out; tables and text come from the first failing chunk (else the first)."""
     if len(results) == 1:
         return results[0]
     first, failed = results[0], [r for r in results if not r.passed]
     shown = failed[0] if failed else first
-    metadata = dict(shown.metadata)
+    metadata = {name: value for name, value in shown.metadata.items() if not isinstance(value.value, float)}
     for name, value in first.metadata.items():
-        if isinstance(value.value, int | float) and not isinstance(value.value, bool):
+        if isinstance(value.value, int) and not isinstance(value.value, bool):
             metadata[name] = sum(r.metadata[name].value for r in results if name in r.metadata)
     description = (
         f"{len(failed)} of {len(results)} chunks of days fail; the first: {failed[0].description}"

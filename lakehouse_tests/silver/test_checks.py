@@ -48,24 +48,19 @@ def test_unique_check_shows_repeated_keys():
     assert "UA" in result.metadata["examples"].value
 
 
-def ledger(counts: dict[str, int]) -> pl.DataFrame:
-    return pl.DataFrame(
-        {"partition": list(counts), "rows": list(counts.values())},
-        schema={"partition": pl.String, "rows": pl.Int64},
-    )
-
-
 def test_conservation_check_names_unbalanced_partitions():
     result = checks.conservation_check(
         KEY,
-        ledger({"2013-01-01": 10, "2013-01-02": 5}),
-        ledger({"2013-01-01": 9, "2013-01-02": 5}),
-        ledger({"2013-01-01": 0}),
+        checks.ledger({"2013-01-01": 10, "2013-01-02": 5}),
+        checks.ledger({"2013-01-01": 9, "2013-01-02": 5}),
+        checks.ledger({"2013-01-01": 0}),
     )
     assert not result.passed
     assert "2013-01-01" in result.metadata["unbalanced"].value
     assert "2013-01-02" not in result.metadata["unbalanced"].value
-    assert checks.conservation_check(KEY, ledger({"d": 3}), ledger({"d": 2}), ledger({"d": 1})).passed
+    assert checks.conservation_check(
+        KEY, checks.ledger({"d": 3}), checks.ledger({"d": 2}), checks.ledger({"d": 1})
+    ).passed
 
 
 def test_referential_check_warns_with_counts_and_examples():
@@ -75,3 +70,28 @@ def test_referential_check_warns_with_counts_and_examples():
     assert result.severity == dg.AssetCheckSeverity.WARN
     assert result.metadata["dest_not_in_airports_rows"].value == 2
     assert "SJU" in result.metadata["dest_examples"].value
+
+
+def test_chunked_evaluations_combine_counts_and_keep_the_first_failure():
+    def result(passed: bool, repeated: int, rate: float) -> dg.AssetCheckResult:
+        return dg.AssetCheckResult(
+            check_name="unique_keys",
+            asset_key=KEY,
+            passed=passed,
+            description=f"{repeated} key(s) repeat",
+            metadata={
+                "repeated_keys": repeated,
+                "late_rate": rate,
+                "examples": dg.MetadataValue.md(str(rate)),
+            },
+        )
+
+    combined = checks.combine([result(True, 0, 0.2), result(False, 2, 0.3), result(False, 5, 0.4)])
+    assert not combined.passed
+    assert combined.description == "2 of 3 chunks of days fail; the first: 2 key(s) repeat"
+    assert combined.metadata["repeated_keys"].value == 7
+    assert "late_rate" not in combined.metadata  # a rate of one chunk is not the run's
+    assert combined.metadata["examples"].value == "0.3"
+    passing = checks.combine([result(True, 0, 0.2), result(True, 0, 0.3)])
+    assert passing.passed and passing.description.startswith("each of 2 chunks of days passes")
+    assert checks.combine([only := result(True, 1, 0.5)]) is only
