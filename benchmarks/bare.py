@@ -14,7 +14,7 @@ import polars as pl
 
 from benchmarks.cli import range_arguments
 from lakehouse.bronze.assets import BYTES_PER_ROW
-from lakehouse.gold.assets import features_of_days, flights_with_departure_weather
+from lakehouse.gold.assets import departures_of_days, features_of_days
 from lakehouse.lib import marts
 from lakehouse.lib.bronze import (
     check_flights_file,
@@ -90,32 +90,23 @@ def build(data: Path, state: Path, first: date, last: date) -> int:
         "silver/quarantine", pl.concat(quarantined), "TRUE", ["source_table", "partition_date"], RUN
     )
 
-    # gold: features and the daily mart a chunk at a time, the whole-history marts staged by chunk
+    # gold: features, the daily mart and departures a chunk at a time; the whole-history marts over departures
     silver = lake.scan("silver/flights")
     runs = chunks(days, rows_per_day(silver, "flight_date", days))
     with warehouse.get_connection() as connection:
         for chunk in runs:
             first, last = chunk[0], chunk[-1]
+            where = "flight_date BETWEEN ? AND ?"
             features = features_of_days(lake, first, last, zones)
-            warehouse.replace_rows(
-                connection, "gold.flight_features", features, "flight_date BETWEEN ? AND ?", [first, last]
-            )
+            warehouse.replace_rows(connection, "gold.flight_features", features, where, [first, last])
             flights = silver.filter(pl.col("flight_date").is_between(first, last)).collect()
             connection.register("flights", flights.to_arrow())
             daily = connection.sql(marts.DAILY_AIRPORT_PERFORMANCE).pl()
-            warehouse.replace_rows(
-                connection,
-                "gold.daily_airport_performance",
-                daily,
-                "flight_date BETWEEN ? AND ?",
-                [first, last],
-            )
+            warehouse.replace_rows(connection, "gold.daily_airport_performance", daily, where, [first, last])
             connection.unregister("flights")
-            weathered = flights_with_departure_weather(flights.lazy(), lake)
-            warehouse.stage(connection, "all_flights", flights)
-            warehouse.stage(connection, "all_flights_weather", weathered)
-        connection.execute("CREATE TEMP VIEW flights AS SELECT * FROM all_flights")
-        connection.execute("CREATE TEMP VIEW flights_weather AS SELECT * FROM all_flights_weather")
+            departed = departures_of_days(lake, first, last)
+            warehouse.replace_rows(connection, "gold.departures", departed, where, [first, last])
+        connection.execute("CREATE TEMP VIEW flights AS SELECT * FROM gold.departures")
         for name, sql in (
             ("carrier_monthly_performance", marts.CARRIER_MONTHLY_PERFORMANCE),
             ("route_performance", marts.ROUTE_PERFORMANCE),

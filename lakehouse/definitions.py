@@ -47,7 +47,7 @@ def with_automation(asset: dg.AssetsDefinition, condition: dg.AutomationConditio
 # Project-wide automation, applied once here. Bronze and silver are built together by the ingestion
 # runs the landing sensor starts; training is the retrain sensor's decision; gold and the rest follow
 # their inputs. (Automating silver too would rebuild it right after the ingestion run built it.)
-daily_followers = [gold.flight_features_table, gold.daily_airport_performance]
+daily_followers = [gold.flight_features_table, gold.daily_airport_performance, gold.departures]
 whole_history_followers = [
     gold.carrier_monthly_performance,
     gold.route_performance,

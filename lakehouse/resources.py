@@ -271,20 +271,15 @@ class Warehouse(DuckDBResource):
         finally:
             connection.close()
 
-    def stage(self, connection: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
-        """Append ``frame`` to the connection's temporary ``table`` (created from the first frame).
-
-        Building a large input a chunk at a time this way keeps it in DuckDB, which spills to disk past
-        its memory limit, instead of in one frame in Python.
-        """
-        connection.register("_stage", frame.to_arrow())
-        try:
+    def exists(self, connection: duckdb.DuckDBPyConnection, table: str) -> bool:
+        """Whether ``table`` (``schema.name``) exists in the warehouse."""
+        schema, name = table.split(".")
+        return bool(
             connection.execute(
-                f"CREATE TEMP TABLE IF NOT EXISTS {table} AS SELECT * FROM _stage WITH NO DATA"
-            )
-            connection.execute(f"INSERT INTO {table} SELECT * FROM _stage")
-        finally:
-            connection.unregister("_stage")
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+                [schema, name],
+            ).fetchall()[0][0]
+        )
 
     def replace_rows(
         self, connection: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, where: str, params: list

@@ -22,8 +22,8 @@ INGEST_ASSETS = [
 ]  # fmt: skip
 
 GOLD_ASSETS = [
-    gold.flight_features_table, gold.daily_airport_performance, gold.carrier_monthly_performance,
-    gold.route_performance, gold.weather_delay_impact,
+    gold.flight_features_table, gold.daily_airport_performance, gold.departures,
+    gold.carrier_monthly_performance, gold.route_performance, gold.weather_delay_impact,
 ]  # fmt: skip
 
 ML_ASSETS = [ml.delay_model, ml.promotions, ml.predictions]

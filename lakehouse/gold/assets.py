@@ -1,7 +1,9 @@
 """Gold: DuckDB marts that answer business questions, and the point-in-time feature table.
 
-Every gold asset reads silver Delta tables lazily with Polars and hands DuckDB the Arrow data.
-Daily assets replace exactly their own days in one transaction. All of them take the ``warehouse``
+The daily assets read silver Delta tables lazily with Polars, a chunk of days at a time, hand DuckDB the
+Arrow data and replace exactly their own days in one transaction. One of them, ``gold.departures``,
+keeps a slim copy of silver in the warehouse: the whole-history marts are SQL over it, so no daily
+update re-reads the history from the lake. All of them take the ``warehouse``
 pool, so two runs never write the warehouse at once.
 """
 
@@ -15,6 +17,7 @@ from lakehouse.gold import checks
 from lakehouse.gold.schemas import (
     CarrierMonthlyPerformance,
     DailyAirportPerformance,
+    Departures,
     FlightFeatures,
     RoutePerformance,
     WeatherDelayImpact,
@@ -49,15 +52,6 @@ def _silver_flights(source: LakeStorage | pl.LazyFrame, first: date, last: date)
     """Silver flights (or a projection of them) of ``first`` through ``last``."""
     flights = source.scan("silver/flights") if isinstance(source, LakeStorage) else source
     return flights.filter(pl.col("flight_date").is_between(first, last))
-
-
-def _history_chunks(lake: LakeStorage) -> list[list[date]]:
-    """Every day from silver's first flight to its last, in chunks."""
-    rows = rows_per_day(lake.scan("silver/flights"), "flight_date")
-    if not rows:
-        return []
-    first, last = min(rows), max(rows)
-    return chunks([first + timedelta(days=i) for i in range((last - first).days + 1)], rows)
 
 
 def _daily_rows(rows: dict[date, int]) -> pl.DataFrame:
@@ -208,8 +202,85 @@ def daily_airport_performance(
     )
 
 
-def whole_year_mart(name: str, sql: str, model, description: str, with_weather: bool = False):
-    """A mart rebuilt from all of silver each time, staged into DuckDB a chunk of days at a time."""
+# The slim copy of silver the whole-history marts aggregate: what they group by and measure, and the
+# weather at the origin at the scheduled departure hour.
+DEPARTURE_COLUMNS = (
+    "flight_id", "flight_date", "carrier", "origin", "dest", "sched_dep_at",
+    "dep_delay", "arr_delay", "cancelled", "diverted",
+)  # fmt: skip
+DEPARTURE_WEATHER = ("visib", "wind_speed", "precip")
+
+
+def departures_of_days(lake: LakeStorage, first: date, last: date) -> pl.DataFrame:
+    """Silver's flights of ``first`` through ``last``, slimmed to ``DEPARTURE_COLUMNS``, each with the
+    origin's latest observation at or before its scheduled departure hour (``latest_observation``)."""
+    flights = _silver_flights(lake, first, last).select(DEPARTURE_COLUMNS)
+    # Weather is partitioned by local date: a flight's observation is from its own day or, within the
+    # lag just after midnight, the day before. The day after covers the UTC hours of late departures.
+    weather = lake.scan("silver/weather").filter(
+        pl.col("observation_date").is_between(first - timedelta(days=1), last + timedelta(days=1))
+    )
+    return (
+        latest_observation(
+            flights.with_columns(_hour=pl.col("sched_dep_at").dt.truncate("1h")),
+            weather,
+            "_hour",
+            {column: column for column in DEPARTURE_WEATHER},
+        )
+        .drop("_hour", "observed_at")
+        .sort("flight_date", "sched_dep_at", "flight_id")
+        .collect()
+    )
+
+
+@dg.asset(
+    key=["gold", "departures"],
+    group_name="gold",
+    kinds={"duckdb", "polars"},
+    deps=[silver.flights, dg.AssetDep(silver.weather, partition_mapping=PREVIOUS_DAY)],
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    pool=POOL,
+    check_specs=checks.mart_check_specs(dg.AssetKey(["gold", "departures"]), matches_silver=True),
+    code_version="1",
+)
+def departures(
+    context: dg.AssetExecutionContext, lake: LakeStorage, warehouse: Warehouse
+) -> dg.MaterializeResult:
+    """Every scheduled departure with its outcome (delays, cancelled, diverted) and the weather at the origin
+    at its scheduled hour (visibility, wind speed, precipitation), keyed by `flight_id`: a slim copy of
+    silver flights in the warehouse, kept day by day. The whole-history marts aggregate it in DuckDB, so a
+    new day costs a day's work here and one SQL query there, however long the history."""
+    key = context.asset_key
+    dates = partition_dates(context)
+    silver_rows = rows_per_day(lake.scan("silver/flights"), "flight_date", dates)
+    schema_checks, gold_rows, rows, without_weather = [], [], 0, 0
+    for chunk in chunks(dates, silver_rows):
+        frame = departures_of_days(lake, chunk[0], chunk[-1])
+        with warehouse.get_connection() as connection:
+            total = warehouse.replace_rows(
+                connection, "gold.departures", frame, "flight_date BETWEEN ? AND ?", [chunk[0], chunk[-1]]
+            )
+        schema_checks.append(quality.schema_check(key, frame, Departures))
+        gold_rows.append(_rows_by_date(frame))
+        rows += frame.height
+        without_weather += frame.select(pl.all_horizontal(pl.col(DEPARTURE_WEATHER).is_null()).sum()).item()
+    return dg.MaterializeResult(
+        metadata=_table_metadata(frame, "gold.departures", total, warehouse)
+        | {"dagster/row_count": rows, "days": len(dates), "departures_without_weather": without_weather},
+        check_results=[
+            quality.combine(schema_checks),
+            checks.matches_silver_check(key, _daily_rows(silver_rows), pl.concat(gold_rows)),
+        ],
+    )
+
+
+def whole_history_mart(name: str, sql: str, model, description: str):
+    """A mart over every departure so far: one DuckDB query over ``gold.departures``, rebuilt each time.
+
+    The query runs inside DuckDB, which spills to disk past its memory limit; no history passes through
+    Python, and the days a run adds were already written by ``departures``.
+    """
     key = dg.AssetKey(["gold", name])
 
     @dg.asset(
@@ -217,56 +288,32 @@ def whole_year_mart(name: str, sql: str, model, description: str, with_weather: 
         description=description,
         group_name="gold",
         kinds={"duckdb"},
-        deps=[silver.flights, *([silver.weather] if with_weather else [])],
+        deps=[departures],
         pool=POOL,
         check_specs=checks.mart_check_specs(key, matches_silver=False),
-        code_version="1",
+        code_version="2",
     )
-    def _asset(lake: LakeStorage, warehouse: Warehouse) -> dg.MaterializeResult:
-        flights = lake.scan("silver/flights").select(
-            "flight_date",
-            "carrier",
-            "origin",
-            "dest",
-            "sched_dep_at",
-            "dep_delay",
-            "arr_delay",
-            "cancelled",
-            "diverted",
-        )
-        table = "flights_weather" if with_weather else "flights"
+    def _asset(warehouse: Warehouse) -> dg.MaterializeResult:
         with warehouse.get_connection() as connection:
-            # Silver is staged into a temporary DuckDB table a chunk of days at a time, so the mart's medians
-            # and percentiles run in DuckDB (which spills to disk) and never over a whole-history frame here.
-            for chunk in _history_chunks(lake) or [[date.min]]:  # empty silver: an empty mart
-                frame = _silver_flights(flights, chunk[0], chunk[-1])
-                batch = flights_with_departure_weather(frame, lake) if with_weather else frame.collect()
-                warehouse.stage(connection, table, batch)
+            if not warehouse.exists(connection, "gold.departures"):
+                raise dg.Failure(
+                    f"gold.departures does not exist in {warehouse.database}: materialize gold/departures "
+                    f"for the days to aggregate, then gold/{name}."
+                )
+            connection.execute("CREATE OR REPLACE TEMP VIEW flights AS SELECT * FROM gold.departures")
             mart = connection.sql(sql).pl()
+            departures_read = connection.execute("SELECT count(*) FROM flights").fetchall()[0][0]
             total = warehouse.replace_rows(connection, f"gold.{name}", mart, "TRUE", [])
         return dg.MaterializeResult(
-            metadata=_table_metadata(mart, f"gold.{name}", total, warehouse),
+            metadata=_table_metadata(mart, f"gold.{name}", total, warehouse)
+            | {"departures_aggregated": departures_read},
             check_results=[quality.schema_check(key, mart, model)],
         )
 
     return _asset
 
 
-def flights_with_departure_weather(flights: pl.LazyFrame, lake: LakeStorage) -> pl.DataFrame:
-    """Each flight with the origin's latest observation at or before its scheduled departure hour."""
-    return (
-        latest_observation(
-            flights.with_columns(_hour=pl.col("sched_dep_at").dt.truncate("1h")),
-            lake.scan("silver/weather"),
-            "_hour",
-            {c: c for c in ("visib", "wind_speed", "precip")},
-        )
-        .drop("_hour", "observed_at")
-        .collect()
-    )
-
-
-carrier_monthly_performance = whole_year_mart(
+carrier_monthly_performance = whole_history_mart(
     "carrier_monthly_performance",
     marts.CARRIER_MONTHLY_PERFORMANCE,
     CarrierMonthlyPerformance,
@@ -274,19 +321,18 @@ carrier_monthly_performance = whole_year_mart(
     "and delay distribution (mean, median, 90th percentile) per carrier and month.",
 )
 
-route_performance = whole_year_mart(
+route_performance = whole_history_mart(
     "route_performance",
     marts.ROUTE_PERFORMANCE,
     RoutePerformance,
     "Which routes out of New York are late most often? The same measures per origin and destination, "
-    "over every flight in silver.",
+    "over every departure so far.",
 )
 
-weather_delay_impact = whole_year_mart(
+weather_delay_impact = whole_history_mart(
     "weather_delay_impact",
     marts.WEATHER_DELAY_IMPACT,
     WeatherDelayImpact,
     "How much does weather at departure matter? Late and cancellation rates and mean departure delay by "
     "band of visibility, wind speed and precipitation at the origin, at the scheduled departure hour.",
-    with_weather=True,
 )

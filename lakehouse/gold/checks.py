@@ -79,7 +79,7 @@ def mart_check_specs(asset_key: dg.AssetKey, matches_silver: bool) -> list[dg.As
                 MATCHES_SILVER,
                 asset=asset_key,
                 blocking=True,
-                description="Per day, scheduled flights add up to silver's rows.",
+                description="Per day, the flights it counts add up to silver's rows.",
             )
         )
     return specs

@@ -79,6 +79,27 @@ class _Performance(pa.DataFrameModel):
     p90_arr_delay: pl.Float64 = pa.Field(nullable=True)
 
 
+class Departures(pa.DataFrameModel):
+    """One row per scheduled flight: its outcome and the weather at the origin at its scheduled hour."""
+
+    flight_id: str = pa.Field(unique=True)
+    flight_date: pl.Date
+    carrier: str
+    origin: str
+    dest: str
+    sched_dep_at: UtcTime
+    dep_delay: pl.Int32 = pa.Field(nullable=True)
+    arr_delay: pl.Int32 = pa.Field(nullable=True)
+    cancelled: bool
+    diverted: bool
+    visib: pl.Float64 = pa.Field(nullable=True, ge=0)
+    wind_speed: pl.Float64 = pa.Field(nullable=True, ge=0)
+    precip: pl.Float64 = pa.Field(nullable=True, ge=0)
+
+    class Config:
+        strict = True
+
+
 class DailyAirportPerformance(_Performance):
     origin: str
     flight_date: pl.Date

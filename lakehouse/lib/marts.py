@@ -1,4 +1,5 @@
-"""The gold marts as DuckDB SQL over silver flights (registered as ``flights``).
+"""The gold marts as DuckDB SQL over ``flights``: a day's silver flights for the daily mart, every row of
+``gold.departures`` (silver's flights with the weather at departure) for the others.
 
 On time follows the US DOT: arrived less than 15 minutes after schedule. Rates are over all
 scheduled flights, so a cancelled or diverted flight counts as not on time. Delays are over flights
@@ -42,7 +43,8 @@ GROUP BY origin, dest
 ORDER BY origin, dest
 """
 
-# Weather at the origin at the departure hour (``flights_weather``: flights joined as of departure).
+# Weather at the origin at the scheduled departure hour: the ``visib``, ``wind_speed`` and ``precip`` of
+# ``gold.departures``.
 WEATHER_BANDS = {
     "visibility": """CASE WHEN visib IS NULL THEN 'unknown' WHEN visib < 1 THEN '0 to 1 mi'
         WHEN visib < 3 THEN '1 to 3 mi' WHEN visib < 5 THEN '3 to 5 mi' ELSE '5 mi or more' END""",
@@ -61,7 +63,7 @@ SELECT '{dimension}' AS condition, {band} AS band,
     avg(CASE WHEN arr_delay >= 15 OR cancelled OR diverted THEN 1.0 ELSE 0.0 END) AS late_rate,
     avg(CASE WHEN cancelled THEN 1.0 ELSE 0.0 END) AS cancellation_rate,
     avg(dep_delay) AS mean_dep_delay
-FROM flights_weather
+FROM flights
 GROUP BY band"""
         for dimension, band in WEATHER_BANDS.items()
     )

@@ -5,8 +5,9 @@ import shutil
 import subprocess
 import sys
 import time
-from datetime import date
+from datetime import date, timedelta
 
+import dagster as dg
 import duckdb
 import polars as pl
 import pytest
@@ -35,8 +36,8 @@ def built(resources):
     with duckdb.connect(resources["warehouse"].database, read_only=True) as connection:
         tables = {
             name: connection.sql(f"SELECT * FROM gold.{name}").pl()
-            for name in ("flight_features", "daily_airport_performance", "carrier_monthly_performance",
-                         "route_performance", "weather_delay_impact")
+            for name in ("flight_features", "daily_airport_performance", "departures",
+                         "carrier_monthly_performance", "route_performance", "weather_delay_impact")
         }  # fmt: skip
     return result, silver, tables
 
@@ -79,6 +80,54 @@ def test_route_and_carrier_marts_agree_with_silver(built):
     assert set(carriers["month"]) == {date(2013, 1, 1)}
 
 
+def test_departures_copy_silver_with_the_latest_weather_before_each_departure(built, resources):
+    result, silver, tables = built
+    departures = tables["departures"].sort("flight_id")
+    assert departures["flight_id"].to_list() == silver.sort("flight_id")["flight_id"].to_list()
+    assert departures.select("dep_delay", "arr_delay", "cancelled").equals(
+        silver.sort("flight_id").select("dep_delay", "arr_delay", "cancelled")
+    )
+    # Independently: every observation at the origin up to 3 hours before the scheduled hour, the latest.
+    weather = resources["lake"].scan("silver/weather").collect()
+    hour = pl.col("sched_dep_at").dt.truncate("1h")
+    expected = (
+        silver.select("flight_id", "origin", "sched_dep_at")
+        .join(weather.select("origin", "observed_at", "visib", "wind_speed"), on="origin")
+        .filter((pl.col("observed_at") <= hour) & (pl.col("observed_at") >= hour - timedelta(hours=3)))
+        .sort("observed_at")
+        .group_by("flight_id")
+        .last()
+    )
+    joined = departures.join(expected, on="flight_id", how="left", suffix="_expected")
+    assert joined["visib_expected"].null_count() < joined.height // 2  # most flights have weather
+    assert joined["visib"].to_list() == joined["visib_expected"].to_list()
+    assert joined["wind_speed"].to_list() == joined["wind_speed_expected"].to_list()
+    for check in ("schema", "matches_silver"):
+        assert check_result(result, "gold/departures", check).passed, check
+
+
+def test_whole_history_marts_aggregate_departures_without_reading_the_lake(built, resources):
+    """The marts are given the warehouse only, no lake: they rebuild from gold.departures alone."""
+    _, silver, tables = built
+    result = dg.materialize(GOLD_ASSETS[3:], resources={"warehouse": resources["warehouse"]})
+    assert result.success
+    with duckdb.connect(resources["warehouse"].database, read_only=True) as connection:
+        routes = connection.sql("SELECT * FROM gold.route_performance").pl()
+    assert routes.equals(tables["route_performance"])
+    metadata = result.asset_materializations_for_node("gold__route_performance")[0].metadata
+    assert metadata["departures_aggregated"].value == silver.height
+
+
+def test_a_whole_history_mart_before_any_departures_says_what_to_build_first(tmp_path):
+    warehouse = Warehouse(database=str(tmp_path / "warehouse.duckdb"))
+    message = (
+        r"gold\.departures does not exist in .*warehouse\.duckdb: materialize gold/departures for the days "
+        r"to aggregate, then gold/route_performance"
+    )
+    with pytest.raises(dg.Failure, match=message):
+        dg.materialize(GOLD_ASSETS[4:5], resources={"warehouse": warehouse})
+
+
 def test_weather_bands_each_cover_every_flight(built):
     _, silver, tables = built
     impact = tables["weather_delay_impact"]
@@ -102,10 +151,11 @@ def test_features_cover_every_silver_flight_and_pass_their_checks(built):
 
 def test_rebuilding_a_day_replaces_only_its_rows(built, resources):
     _, _, tables = built
-    assert materialize(GOLD_ASSETS[:2], resources, JAN2).success
-    with duckdb.connect(resources["warehouse"].database, read_only=True) as connection:
-        again = connection.sql("SELECT * FROM gold.flight_features").pl()
-    assert again.sort("flight_id").equals(tables["flight_features"].sort("flight_id"))
+    assert materialize(GOLD_ASSETS[:3], resources, JAN2).success
+    for table in ("flight_features", "departures"):
+        with duckdb.connect(resources["warehouse"].database, read_only=True) as connection:
+            again = connection.sql(f"SELECT * FROM gold.{table}").pl()
+        assert again.sort("flight_id").equals(tables[table].sort("flight_id")), table
 
 
 def test_a_warehouse_held_by_another_process_fails_fast_and_names_it(tmp_path):
