@@ -38,6 +38,8 @@ from lakehouse.ml import checks, registry
 from lakehouse.partitions import daily_partitions, partition_dates
 from lakehouse.resources import CHAMPION, LakeStorage, MlflowTracking, Warehouse
 
+# The lineage tag that says which training rows a version read: every k-th of the window's (1: all).
+TRAIN_EVERY_TAG = "features.train_every"
 SILVER_INPUTS = ["silver/flights", "silver/weather", "silver/planes", "silver/airports", "silver/airlines"]
 
 
@@ -56,6 +58,12 @@ class TrainingConfig(dg.Config):
     max_iter: int = Field(default=200, gt=0)
     max_leaf_nodes: int = Field(default=31, gt=1)
     l2_regularization: float = Field(default=1.0, ge=0)
+    max_train_rows: int = Field(
+        default=1_000_000,
+        gt=0,
+        description="The most training rows. Past it, training takes every k-th flight in flight_id order, "
+        "k the smallest that fits, so memory stays bounded however long the history; the holdout is whole.",
+    )
 
     def day(self, name: str) -> date | None:
         """A configured day, parsed; a malformed one is an error naming the field."""
@@ -70,28 +78,66 @@ class TrainingConfig(dg.Config):
             ) from None
 
 
-def read_features(warehouse: Warehouse, first: date | None = None, last: date | None = None) -> pl.DataFrame:
-    """Rows of ``gold.flight_features`` (all, or of the days ``first`` through ``last``), by flight."""
+def read_features(
+    warehouse: Warehouse, first: date | None = None, last: date | None = None, every: int = 1
+) -> pl.DataFrame:
+    """Rows of ``gold.flight_features`` (all, or of the days ``first`` through ``last``), by flight.
+
+    With ``every`` = k, only the 1st, (k+1)th, (2k+1)th... in flight_id order: what Polars'
+    ``gather_every(k)`` takes from the same rows sorted by flight_id, chosen inside DuckDB so the rest
+    never reach Python.
+    """
     where, params = ("WHERE flight_date BETWEEN ? AND ?", [first, last]) if first else ("", [])
     with warehouse.get_connection() as connection:
         return connection.sql(
-            f"SELECT * FROM gold.flight_features {where} ORDER BY flight_id", params=params
+            "SELECT * EXCLUDE (_row) FROM (SELECT *, row_number() OVER (ORDER BY flight_id) - 1 AS _row "
+            f"FROM gold.flight_features {where}) WHERE _row % ? = 0 ORDER BY flight_id",
+            params=[*params, every],
         ).pl()
 
 
-def content_hash(frame: pl.DataFrame) -> str:
+def count_features(warehouse: Warehouse, first: date, last: date) -> int:
+    with warehouse.get_connection() as connection:
+        return connection.execute(
+            "SELECT count(*) FROM gold.flight_features WHERE flight_date BETWEEN ? AND ?", [first, last]
+        ).fetchall()[0][0]
+
+
+def feature_days(warehouse: Warehouse) -> list[date]:
+    """The days ``gold.flight_features`` holds."""
+    with warehouse.get_connection() as connection:
+        return [
+            day
+            for (day,) in connection.execute(
+                "SELECT DISTINCT flight_date FROM gold.flight_features"
+            ).fetchall()
+        ]
+
+
+def content_hash(frame: pl.DataFrame, rows_per_slice: int = 100_000) -> str:
     """A fingerprint of the training rows' values (features and label), independent of row order and of
-    how the frame is laid out in memory (Arrow buffers differ between equal frames; their CSV does not)."""
+    how the frame is laid out in memory (Arrow buffers differ between equal frames; their CSV does not).
+
+    The CSV is hashed a slice at a time: the digest is the whole CSV's, without the whole text in memory.
+    """
     rows = frame.select("flight_id", *FEATURE_COLUMNS, LABEL).sort("flight_id")
-    return hashlib.sha256(rows.write_csv().encode()).hexdigest()
+    digest = hashlib.sha256()
+    for start in range(0, max(rows.height, 1), rows_per_slice):
+        digest.update(rows.slice(start, rows_per_slice).write_csv(include_header=start == 0).encode())
+    return digest.hexdigest()
 
 
-def split(features: pl.DataFrame, window: TrainingWindow) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Training and holdout rows, each in flight_id order: past 200,000 rows the histogram binning
-    subsamples rows, so the same rows in another order would make another model."""
+def split(
+    features: pl.DataFrame, window: TrainingWindow, every: int = 1
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Training and holdout rows, each in flight_id order (past 200,000 rows the histogram binning
+    subsamples rows, so the same rows in another order would make another model), the training rows
+    thinned to every ``every``-th as ``read_features`` thins them."""
     ordered = features.sort("flight_id")
     return (
-        ordered.filter(pl.col("flight_date").is_between(window.train_start, window.train_end)),
+        ordered.filter(pl.col("flight_date").is_between(window.train_start, window.train_end)).gather_every(
+            every
+        ),
         ordered.filter(pl.col("flight_date").is_between(window.holdout_start, window.holdout_end)),
     )
 
@@ -135,7 +181,7 @@ def reused_result(
     kinds={"mlflow", "scikitlearn"},
     deps=[gold.flight_features_table],
     check_specs=checks.model_check_specs(dg.AssetKey(["ml", "delay_model"])),
-    code_version="1",
+    code_version="2",
 )
 def delay_model(
     context: dg.AssetExecutionContext,
@@ -148,13 +194,15 @@ def delay_model(
     before a holdout of the last 28 labelled days (configurable), registered in MLflow as `flight_delay`
     with metrics, plots and lineage: the Delta version of every silver input, the feature days with
     their row count and content hash, the Dagster run and the code version."""
-    features = read_features(warehouse)
     window = choose_window(
-        features["flight_date"].unique().to_list(),
+        feature_days(warehouse),
         config.holdout_days,
         *(config.day(name) for name in ("train_start", "train_end", "holdout_start", "holdout_end")),
     )
-    train, holdout = split(features, window)
+    available = count_features(warehouse, window.train_start, window.train_end)
+    every = max(1, -(-available // config.max_train_rows))  # the smallest k that fits
+    train = read_features(warehouse, window.train_start, window.train_end, every)
+    holdout = read_features(warehouse, window.holdout_start, window.holdout_end)
     if train.is_empty() or holdout.is_empty():
         raise ValueError(f"no flights to train or hold out in {window.describe()}")
     require_trainable(train, window)
@@ -190,6 +238,8 @@ def delay_model(
         "features.train_days": f"{window.train_start}..{window.train_end}",
         "features.holdout_days": f"{window.holdout_start}..{window.holdout_end}",
         "features.train_rows": str(train.height),
+        "features.train_rows_available": str(available),
+        TRAIN_EVERY_TAG: str(every),
         "features.holdout_rows": str(holdout.height),
         "features.content_hash": data_hash,
         "training.key": key,
@@ -234,6 +284,8 @@ def delay_model(
             "model_uri": info.model_uri,
             "window": window.describe(),
             "train_rows": train.height,
+            "train_rows_available": available,
+            "train_every": every,
             "holdout_rows": holdout.height,
             "late_rate_train": float(labels.mean()),
             **{f"holdout_{k}": v for k, v in metrics.items()},
@@ -329,7 +381,7 @@ def promotions(
     first, last = (date.fromisoformat(d) for d in tags["features.holdout_days"].split(".."))
     holdout = read_features(warehouse, first, last)
     train_first, train_last = (date.fromisoformat(d) for d in tags["features.train_days"].split(".."))
-    train = read_features(warehouse, train_first, train_last)
+    train = read_features(warehouse, train_first, train_last, int(tags.get(TRAIN_EVERY_TAG, "1")))
     inputs, labels = model_input(holdout), holdout[LABEL].to_numpy()
 
     candidate_auc = evaluate(labels, registry.predict(registry.load_model(mlflow, candidate), inputs))[

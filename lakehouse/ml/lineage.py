@@ -14,7 +14,7 @@ from lakehouse.lib.features import HISTORY_LOOKBACK_DAYS, flight_features, with_
 from lakehouse.lib.model import LABEL, TrainingWindow, build_pipeline, model_input
 from lakehouse.lib.silver import airport_zones
 from lakehouse.ml import registry
-from lakehouse.ml.assets import content_hash, split
+from lakehouse.ml.assets import TRAIN_EVERY_TAG, content_hash, split
 from lakehouse.resources import LakeStorage, MlflowTracking
 
 VERSION_TAG = "delta_version."
@@ -120,7 +120,7 @@ def reproduce(tracking: MlflowTracking, lake: LakeStorage, version: str) -> Repr
         at_version("silver/planes"),
         airport_zones(at_version("silver/airports").collect()),
     ).collect()
-    train, holdout = split(features, window)
+    train, holdout = split(features, window, int(tags.get(TRAIN_EVERY_TAG, "1")))
     model = build_pipeline(
         learning_rate=float(params["learning_rate"]),
         max_iter=int(params["max_iter"]),

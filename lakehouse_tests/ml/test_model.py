@@ -215,7 +215,7 @@ def test_lineage_runs_both_ways(stores):
     assert models_trained_on(resources["mlflow"], "silver/flights", flights_version + 99) == []
     tags = model_lineage(resources["mlflow"], "1")
     assert tags["features.train_days"] == "2013-01-01..2013-01-04"
-    assert tags["dagster.asset"] == "ml/delay_model" and tags["dagster.code_version"] == "1"
+    assert tags["dagster.asset"] == "ml/delay_model" and tags["dagster.code_version"] == "2"
 
 
 def test_reproduce_rebuilds_the_training_set_and_the_same_predictions_from_time_travel(stores):
@@ -238,3 +238,34 @@ def test_vacuum_refuses_to_delete_what_a_registered_model_needs(stores):
     # No model read bronze at a particular version: its old files may go.
     deleted = safe_vacuum(lake, tracking, "bronze/flights", retention_hours=0, dry_run=False)
     assert isinstance(deleted, list)
+
+
+def test_a_capped_training_set_takes_every_kth_flight_and_is_reproduced(stores):
+    resources, instance = stores
+    warehouse = resources["warehouse"]
+    result = dg.materialize(
+        [ml.delay_model],
+        resources=resources,
+        instance=instance,
+        run_config={"ops": {"ml__delay_model": {"config": SMALL | CHAMPION | {"max_train_rows": 1000}}}},
+    )
+    assert result.success
+    model = metadata(result, "ml/delay_model")
+    available = ml.count_features(warehouse, FIRST, date(2013, 1, 4))
+    every = -(-available // 1000)
+    assert model["train_rows_available"] == available and model["train_every"] == every > 1
+    # DuckDB's choice is Polars' gather_every over the same rows in flight_id order, and fits the cap.
+    everything = ml.read_features(warehouse, FIRST, date(2013, 1, 4))
+    thinned = ml.read_features(warehouse, FIRST, date(2013, 1, 4), every)
+    assert thinned.equals(everything.sort("flight_id").gather_every(every))
+    assert model["train_rows"] == thinned.height <= 1000
+    reproduced = reproduce(resources["mlflow"], resources["lake"], model["model_version"])
+    assert reproduced.identical
+
+
+def test_the_content_hash_is_the_whole_csvs_whatever_the_slice(stores):
+    features = ml.read_features(stores[0]["warehouse"], FIRST, FIRST)
+    whole = ml.content_hash(features, rows_per_slice=features.height)
+    assert ml.content_hash(features, rows_per_slice=7) == whole
+    assert ml.content_hash(features.reverse(), rows_per_slice=100) == whole
+    assert ml.content_hash(features.head(features.height - 1)) != whole
