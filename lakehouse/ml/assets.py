@@ -84,16 +84,26 @@ def read_features(
     """Rows of ``gold.flight_features`` (all, or of the days ``first`` through ``last``), by flight.
 
     With ``every`` = k, only the 1st, (k+1)th, (2k+1)th... in flight_id order: what Polars'
-    ``gather_every(k)`` takes from the same rows sorted by flight_id, chosen inside DuckDB so the rest
-    never reach Python.
+    ``gather_every(k)`` takes from the same rows sorted by flight_id. DuckDB numbers the flight ids
+    alone and the rest never reach Python.
     """
-    where, params = ("WHERE flight_date BETWEEN ? AND ?", [first, last]) if first else ("", [])
+    where, days = ("flight_date BETWEEN ? AND ?", [first, last]) if first else ("TRUE", [])
     with warehouse.get_connection() as connection:
-        return connection.sql(
-            "SELECT * EXCLUDE (_row) FROM (SELECT *, row_number() OVER (ORDER BY flight_id) - 1 AS _row "
-            f"FROM gold.flight_features {where}) WHERE _row % ? = 0 ORDER BY flight_id",
-            params=[*params, every],
-        ).pl()
+        if every == 1:
+            rows = connection.sql(
+                f"SELECT * FROM gold.flight_features WHERE {where} ORDER BY flight_id", params=days
+            )
+        else:
+            rows = connection.sql(
+                f"""SELECT * FROM gold.flight_features WHERE {where} AND flight_id IN (
+                    SELECT flight_id FROM (
+                        SELECT flight_id, row_number() OVER (ORDER BY flight_id) - 1 AS _row
+                        FROM gold.flight_features WHERE {where}
+                    ) WHERE _row % ? = 0
+                ) ORDER BY flight_id""",
+                params=[*days, *days, every],
+            )
+        return rows.pl()
 
 
 def count_features(warehouse: Warehouse, first: date, last: date) -> int:
