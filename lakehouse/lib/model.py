@@ -171,13 +171,27 @@ def calibration_plot(labels: np.ndarray, curves: dict[str, np.ndarray]) -> bytes
     return figure_png(figure)
 
 
-def importance(model: Pipeline, inputs: pd.DataFrame, labels: np.ndarray, rows: int = 5000) -> pl.DataFrame:
+def scores_of(model: Pipeline, features: pl.DataFrame, rows: int = 200_000) -> np.ndarray:
+    """The model's probability of ``late`` for each row of ``features``, a slice of rows at a time, so the
+    model's float inputs exist for one slice only (each row's score is the same either way)."""
+    return np.concatenate(
+        [
+            model.predict_proba(model_input(features.slice(start, rows)))[:, 1]
+            for start in range(0, features.height, rows)
+        ]
+        or [np.empty(0)]
+    )
+
+
+def importance(model: Pipeline, holdout: pl.DataFrame, rows: int = 5000) -> pl.DataFrame:
     """Permutation importance (drop in ROC AUC) on a fixed sample of the holdout."""
-    sample = np.random.default_rng(SEED).choice(len(inputs), size=min(rows, len(inputs)), replace=False)
+    sample = np.random.default_rng(SEED).choice(holdout.height, size=min(rows, holdout.height), replace=False)
+    picked = holdout[sample]
+    inputs = model_input(picked)
     result = permutation_importance(
         model,
-        inputs.iloc[sample],
-        labels[sample],
+        inputs,
+        picked[LABEL].to_numpy(),
         scoring="roc_auc",
         n_repeats=3,
         random_state=SEED,

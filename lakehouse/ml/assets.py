@@ -31,6 +31,7 @@ from lakehouse.lib.model import (
     model_input,
     require_trainable,
     roc_plot,
+    scores_of,
 )
 from lakehouse.lib.monitoring import drift_plot, drift_table
 from lakehouse.metadata import delta_metadata, markdown_table
@@ -130,10 +131,12 @@ def content_hash(frame: pl.DataFrame, rows_per_slice: int = 100_000) -> str:
 
     The CSV is hashed a slice at a time: the digest is the whole CSV's, without the whole text in memory.
     """
-    rows = frame.select("flight_id", *FEATURE_COLUMNS, LABEL).sort("flight_id")
+    rows = frame.select("flight_id", *FEATURE_COLUMNS, LABEL)
+    order = rows["flight_id"].arg_sort()  # gathered a slice at a time: no sorted copy of the frame
     digest = hashlib.sha256()
     for start in range(0, max(rows.height, 1), rows_per_slice):
-        digest.update(rows.slice(start, rows_per_slice).write_csv(include_header=start == 0).encode())
+        chunk = rows.select(pl.all().gather(order.slice(start, rows_per_slice)))
+        digest.update(chunk.write_csv(include_header=start == 0).encode())
     return digest.hexdigest()
 
 
@@ -220,7 +223,7 @@ def delay_model(
         k: getattr(config, k) for k in ("learning_rate", "max_iter", "max_leaf_nodes", "l2_regularization")
     }
     code_version = context.assets_def.code_versions_by_key[context.asset_key] or ""
-    data_hash = content_hash(pl.concat([train, holdout]))
+    data_hash = content_hash(pl.concat([train, holdout]))  # rechunk=False: no copy
     key = training_key(data_hash, params | {"holdout_days": config.holdout_days}, code_version)
     existing = registered_with_key(mlflow, key)
     if existing is not None:
@@ -230,12 +233,14 @@ def delay_model(
     model = build_pipeline(**params)
     inputs, labels = model_input(train), train[LABEL].to_numpy()
     model.fit(inputs, labels)
+    example = inputs.head(200)  # for the signature and input example; the rest of the inputs can go
+    del inputs
 
-    holdout_inputs, holdout_labels = model_input(holdout), holdout[LABEL].to_numpy()
-    scores = registry.predict(model, holdout_inputs)
+    holdout_labels = holdout[LABEL].to_numpy()
+    scores = scores_of(model, holdout)
     baseline = baseline_scores(train, holdout)
     metrics, baseline_metrics = evaluate(holdout_labels, scores), evaluate(holdout_labels, baseline)
-    importances = importance(model, holdout_inputs, holdout_labels)
+    importances = importance(model, holdout)
     plots = {
         "roc.png": roc_plot(holdout_labels, {"model": scores, "baseline": baseline}),
         "calibration.png": calibration_plot(holdout_labels, {"model": scores, "baseline": baseline}),
@@ -271,7 +276,7 @@ def delay_model(
         )
         for name, png in plots.items():
             registry.log_png(name, png)
-        info = registry.log_model(model, inputs, mlflow.model_name)
+        info = registry.log_model(model, example, mlflow.model_name)
     version = str(info.registered_model_version)
     client = mlflow.client()
     for name, value in lineage.items():
@@ -392,19 +397,15 @@ def promotions(
     holdout = read_features(warehouse, first, last)
     train_first, train_last = (date.fromisoformat(d) for d in tags["features.train_days"].split(".."))
     train = read_features(warehouse, train_first, train_last, int(tags.get(TRAIN_EVERY_TAG, "1")))
-    inputs, labels = model_input(holdout), holdout[LABEL].to_numpy()
+    labels = holdout[LABEL].to_numpy()
 
-    candidate_auc = evaluate(labels, registry.predict(registry.load_model(mlflow, candidate), inputs))[
-        "roc_auc"
-    ]
+    candidate_auc = evaluate(labels, scores_of(registry.load_model(mlflow, candidate), holdout))["roc_auc"]
     baseline_auc = evaluate(labels, baseline_scores(train, holdout))["roc_auc"]
     if champion_version == candidate:
         promoted, reason, champion_auc = True, "already the champion", candidate_auc
     else:
         champion_auc = (
-            evaluate(labels, registry.predict(registry.load_model(mlflow, champion_version), inputs))[
-                "roc_auc"
-            ]
+            evaluate(labels, scores_of(registry.load_model(mlflow, champion_version), holdout))["roc_auc"]
             if champion_version
             else None
         )
@@ -474,7 +475,7 @@ def predictions(
         raise LookupError(f"{mlflow.model_name} has no '{CHAMPION}' yet: materialize ml/promotions first")
     dates = partition_dates(context)
     features = read_features(warehouse, dates[0], dates[-1])
-    scores = registry.predict(registry.load_model(mlflow, f"@{CHAMPION}"), model_input(features))
+    scores = scores_of(registry.load_model(mlflow, f"@{CHAMPION}"), features)
     scored = features.select(
         "flight_id",
         "flight_date",

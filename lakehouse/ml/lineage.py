@@ -11,7 +11,7 @@ import numpy as np
 import polars as pl
 
 from lakehouse.lib.features import HISTORY_LOOKBACK_DAYS, flight_features, with_outcomes
-from lakehouse.lib.model import LABEL, TrainingWindow, build_pipeline, model_input
+from lakehouse.lib.model import LABEL, TrainingWindow, build_pipeline, model_input, scores_of
 from lakehouse.lib.silver import airport_zones
 from lakehouse.ml import registry
 from lakehouse.ml.assets import TRAIN_EVERY_TAG, content_hash, split
@@ -128,14 +128,13 @@ def reproduce(tracking: MlflowTracking, lake: LakeStorage, version: str) -> Repr
         l2_regularization=float(params["l2_regularization"]),
     )
     model.fit(model_input(train), train[LABEL].to_numpy())
-    holdout_inputs = model_input(holdout)
-    rebuilt = registry.predict(model, holdout_inputs)
-    registered = registry.predict(registry.load_model(tracking, version), holdout_inputs)
+    rebuilt = scores_of(model, holdout)
+    registered = scores_of(registry.load_model(tracking, version), holdout)
     return Reproduction(
         version=str(version),
         window=window,
         hash_recorded=tags["features.content_hash"],
-        hash_rebuilt=content_hash(pl.concat([train, holdout])),
+        hash_rebuilt=content_hash(pl.concat([train, holdout])),  # rechunk=False: no copy
         holdout_rows=holdout.height,
         max_difference=float(np.max(np.abs(rebuilt - registered))) if len(rebuilt) else 0.0,
     )

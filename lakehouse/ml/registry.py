@@ -9,7 +9,6 @@ from importlib.metadata import version
 from pathlib import Path
 
 import mlflow
-import numpy as np
 import pandas as pd
 from mlflow.models import infer_signature
 from PIL import Image
@@ -63,10 +62,6 @@ def load_model(tracking: MlflowTracking, model_version: str | int) -> Pipeline:
     reference = f"models:/{tracking.model_name}{version if version.startswith('@') else '/' + version}"
     with tracking.activated():
         return mlflow.sklearn.load_model(reference)
-
-
-def predict(model: Pipeline, inputs: pd.DataFrame) -> np.ndarray:
-    return model.predict_proba(inputs)[:, 1]
 
 
 def log_png(name: str, png: bytes) -> None:

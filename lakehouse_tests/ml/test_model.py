@@ -4,9 +4,11 @@ training on a small slice, the champion gate in both directions, batch predictio
 from datetime import date
 
 import dagster as dg
+import numpy as np
 import polars as pl
 import pytest
 
+from lakehouse.lib.model import scores_of
 from lakehouse.ml import assets as ml
 from lakehouse.ml import checks as ml_checks
 from lakehouse.ml import registry
@@ -149,7 +151,7 @@ def test_predictions_come_from_the_champion_and_match_the_registered_model(store
     assert scored["model_version"].unique().to_list() == [int(champion.version)]
     assert scored["probability_late"].is_between(0, 1).all()
     model = registry.load_model(resources["mlflow"], champion.version)
-    expected = registry.predict(model, ml.model_input(features))
+    expected = model.predict_proba(ml.model_input(features))[:, 1]
     assert scored.sort("flight_id")["probability_late"].to_list() == pytest.approx(list(expected))
 
 
@@ -269,3 +271,12 @@ def test_the_content_hash_is_the_whole_csvs_whatever_the_slice(stores):
     assert ml.content_hash(features, rows_per_slice=7) == whole
     assert ml.content_hash(features.reverse(), rows_per_slice=100) == whole
     assert ml.content_hash(features.head(features.height - 1)) != whole
+
+
+def test_scores_by_slice_are_the_scores_of_the_whole(stores):
+    resources, _ = stores
+    model = registry.load_model(resources["mlflow"], "1")
+    features = ml.read_features(resources["warehouse"], LAST, LAST)
+    whole = model.predict_proba(ml.model_input(features))[:, 1]
+    assert np.array_equal(scores_of(model, features, rows=7), whole)
+    assert scores_of(model, features.head(0)).shape == (0,)
