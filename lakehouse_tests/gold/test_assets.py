@@ -67,14 +67,18 @@ def test_daily_airport_performance_agrees_with_silver(built):
 def test_route_and_carrier_marts_agree_with_silver(built):
     _, silver, tables = built
     routes = silver.group_by("origin", "dest").agg(
-        scheduled=pl.len(), mean_arr_delay=pl.col("arr_delay").mean()
+        scheduled=pl.len(),
+        mean_arr_delay=pl.col("arr_delay").mean(),
+        median_dep_delay=pl.col("dep_delay").median(),
+        p90_arr_delay=pl.col("arr_delay").quantile(0.9, interpolation="linear"),
     )
     joined = tables["route_performance"].join(routes, on=["origin", "dest"], suffix="_silver")
     assert joined.height == routes.height == tables["route_performance"].height
     assert (joined["scheduled"] == joined["scheduled_silver"]).all()
-    assert joined["mean_arr_delay"].to_list() == pytest.approx(
-        joined["mean_arr_delay_silver"].to_list(), nan_ok=True
-    )
+    for column in ("mean_arr_delay", "median_dep_delay", "p90_arr_delay"):
+        assert joined[column].to_list() == pytest.approx(joined[f"{column}_silver"].to_list(), nan_ok=True), (
+            column
+        )
     carriers = tables["carrier_monthly_performance"]
     assert carriers["scheduled"].sum() == silver.height
     assert set(carriers["month"]) == {date(2013, 1, 1)}
