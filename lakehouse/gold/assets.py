@@ -3,8 +3,8 @@
 The daily assets read silver Delta tables lazily with Polars, a chunk of days at a time, hand DuckDB the
 Arrow data and replace exactly their own days in one transaction. One of them, ``gold.departures``,
 keeps a slim copy of silver in the warehouse: the whole-history marts are SQL over it, so no daily
-update re-reads the history from the lake. All of them take the ``warehouse``
-pool, so two runs never write the warehouse at once.
+update re-reads the history from the lake. Every gold asset takes the ``warehouse`` pool, so two runs
+never write the warehouse at once.
 """
 
 from datetime import date, timedelta
@@ -215,10 +215,10 @@ def departures_of_days(lake: LakeStorage, first: date, last: date) -> pl.DataFra
     """Silver's flights of ``first`` through ``last``, slimmed to ``DEPARTURE_COLUMNS``, each with the
     origin's latest observation at or before its scheduled departure hour (``latest_observation``)."""
     flights = _silver_flights(lake, first, last).select(DEPARTURE_COLUMNS)
-    # Weather is partitioned by local date: a flight's observation is from its own day or, within the
-    # lag just after midnight, the day before. The day after covers the UTC hours of late departures.
+    # Flights and weather are both dated by the local day: a flight's latest observation is from its own
+    # day or, within the lag after midnight, the day before (the asset's PREVIOUS_DAY dependency).
     weather = lake.scan("silver/weather").filter(
-        pl.col("observation_date").is_between(first - timedelta(days=1), last + timedelta(days=1))
+        pl.col("observation_date").is_between(first - timedelta(days=1), last)
     )
     return (
         latest_observation(

@@ -108,6 +108,7 @@ def read_features(
 
 
 def count_features(warehouse: Warehouse, first: date, last: date) -> int:
+    """How many rows ``gold.flight_features`` holds for the days ``first`` through ``last``."""
     with warehouse.get_connection() as connection:
         return connection.execute(
             "SELECT count(*) FROM gold.flight_features WHERE flight_date BETWEEN ? AND ?", [first, last]
