@@ -96,16 +96,15 @@ def build(data: Path, state: Path, first: date, last: date) -> int:
     with warehouse.get_connection() as connection:
         for chunk in runs:
             first, last = chunk[0], chunk[-1]
-            where = "flight_date BETWEEN ? AND ?"
             features = features_of_days(lake, first, last, zones)
-            warehouse.replace_rows(connection, "gold.flight_features", features, where, [first, last])
+            warehouse.replace_days(connection, "gold.flight_features", features, chunk)
             flights = silver.filter(pl.col("flight_date").is_between(first, last)).collect()
             connection.register("flights", flights.to_arrow())
             daily = connection.sql(marts.DAILY_AIRPORT_PERFORMANCE).pl()
-            warehouse.replace_rows(connection, "gold.daily_airport_performance", daily, where, [first, last])
+            warehouse.replace_days(connection, "gold.daily_airport_performance", daily, chunk)
             connection.unregister("flights")
             departed = departures_of_days(lake, first, last)
-            warehouse.replace_rows(connection, "gold.departures", departed, where, [first, last])
+            warehouse.replace_days(connection, "gold.departures", departed, chunk)
         connection.execute("CREATE TEMP VIEW flights AS SELECT * FROM gold.departures")
         for name, sql in (
             ("carrier_monthly_performance", marts.CARRIER_MONTHLY_PERFORMANCE),

@@ -281,6 +281,13 @@ class Warehouse(DuckDBResource):
             ).fetchall()[0][0]
         )
 
+    def replace_days(
+        self, connection: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, days: list[date]
+    ) -> int:
+        """Replace the rows of ``table`` whose ``flight_date`` lies in ``days`` (a run of consecutive
+        days, a chunk) with ``frame``, in one transaction; the table's row count afterwards."""
+        return self.replace_rows(connection, table, frame, "flight_date BETWEEN ? AND ?", [days[0], days[-1]])
+
     def replace_rows(
         self, connection: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, where: str, params: list
     ) -> int:

@@ -127,12 +127,9 @@ def flight_features_table(
     # A chunk of days at a time (each with its own 29 days of history), so memory stays one chunk's.
     runs = chunks(dates, silver_rows)
     for chunk in runs:
-        first, last = chunk[0], chunk[-1]
-        features = features_of_days(lake, first, last, zones)
+        features = features_of_days(lake, chunk[0], chunk[-1], zones)
         with warehouse.get_connection() as connection:
-            total = warehouse.replace_rows(
-                connection, "gold.flight_features", features, "flight_date BETWEEN ? AND ?", [first, last]
-            )
+            total = warehouse.replace_days(connection, "gold.flight_features", features, chunk)
         feature_rows.append(_rows_by_date(features))
         rows, late = rows + features.height, late + int(features["late"].sum())
         for result in (
@@ -183,13 +180,7 @@ def daily_airport_performance(
         with warehouse.get_connection() as connection:
             connection.register("flights", flights.to_arrow())
             mart = connection.sql(marts.DAILY_AIRPORT_PERFORMANCE).pl()
-            total = warehouse.replace_rows(
-                connection,
-                "gold.daily_airport_performance",
-                mart,
-                "flight_date BETWEEN ? AND ?",
-                [chunk[0], chunk[-1]],
-            )
+            total = warehouse.replace_days(connection, "gold.daily_airport_performance", mart, chunk)
         schema_checks.append(quality.schema_check(key, mart, DailyAirportPerformance))
         silver_rows.append(_rows_by_date(flights))
         mart_rows.append(_rows_by_date(mart, pl.col("scheduled").sum()))
@@ -258,9 +249,7 @@ def departures(
     for chunk in chunks(dates, silver_rows):
         frame = departures_of_days(lake, chunk[0], chunk[-1])
         with warehouse.get_connection() as connection:
-            total = warehouse.replace_rows(
-                connection, "gold.departures", frame, "flight_date BETWEEN ? AND ?", [chunk[0], chunk[-1]]
-            )
+            total = warehouse.replace_days(connection, "gold.departures", frame, chunk)
         schema_checks.append(quality.schema_check(key, frame, Departures))
         gold_rows.append(_rows_by_date(frame))
         rows += frame.height
