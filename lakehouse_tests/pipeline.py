@@ -73,11 +73,18 @@ def frame_hash(frame: pl.DataFrame) -> str:
 
 
 def fingerprint(resources: dict, ignore: set[str] = frozenset()) -> dict[str, str]:
-    """A content hash of every Delta table of the lake and every table of the warehouse."""
+    """A content hash of every Delta table of the lake and every table of the warehouse.
+
+    A table whose first write was killed before its commit has a ``_delta_log`` folder but no version:
+    it does not exist yet, and is recorded as such.
+    """
     lake: LakeStorage = resources["lake"]
     hashes = {}
     for log in sorted(Path(lake.root).rglob("_delta_log")):
         table = log.parent.relative_to(lake.root).as_posix()
+        if lake.table(table) is None:
+            hashes[table] = "no commit"
+            continue
         frame = lake.scan(table).collect()
         hashes[table] = frame_hash(frame.drop(ignore & set(frame.columns)))
     if not Path(resources["warehouse"].database).exists():
