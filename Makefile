@@ -12,7 +12,7 @@ export DAGSTER_HOME := $(CURDIR)/data/dagster_home
 # them, 40 s on SQLite). Dagster's trade-off: a failed run marks the run failed, not each of its days.
 export DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS := true
 
-.PHONY: install demo test dev lint quality bench clean clean-data
+.PHONY: install demo test test-fast check dev lint quality bench clean clean-data
 
 $(BIN)/.installed: pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -38,8 +38,19 @@ quality: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster job execute -m lakehouse.definitions -j train_job -c lakehouse/run_config/quality_target.yaml
 	$(BIN)/lakehouse models
 
+# The whole suite, in a new random order each time (pytest-randomly prints the seed; `--randomly-seed=N`
+# repeats an order, `-p no:randomly` runs the file order).
 test: install
 	$(BIN)/pytest
+
+# The suite without the tests marked slow (subprocesses, crashes, the `dg` and `dagster` commands).
+test-fast: install
+	$(BIN)/pytest -m "not slow"
+
+# The code location loads and every definition is valid, as `dg` sees it.
+check: install
+	$(BIN)/dg check defs
+	$(BIN)/dg list defs
 
 dev: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000

@@ -13,22 +13,14 @@ from pathlib import Path
 import polars as pl
 
 from benchmarks.cli import range_arguments
-from lakehouse.bronze.assets import BYTES_PER_ROW
-from lakehouse.gold.assets import departures_of_days, features_of_days
+from lakehouse import catalog
+from lakehouse.defs.bronze.assets import BYTES_PER_ROW
+from lakehouse.defs.gold.marts import QUERIES
 from lakehouse.lib import marts
-from lakehouse.lib.bronze import (
-    check_flights_file,
-    check_jsonl_file,
-    read_flights_file,
-    read_jsonl_file,
-    reference_frame,
-    table_checksum,
-)
-from lakehouse.lib.contracts import FLIGHTS_SOURCE_SCHEMA, REFERENCE_KEYS, REFERENCE_SOURCE_SCHEMAS
-from lakehouse.lib.silver import airport_zones, clean_flights, clean_reference, clean_weather
-from lakehouse.partitions import chunks, rows_per_day
+from lakehouse.lib.bronze import reference_frame, table_checksum
+from lakehouse.partitions import Chunking, rows_per_day
+from lakehouse.reads import departures_of_days, features_of_days
 from lakehouse.resources import LakeStorage, SourceSystems, Warehouse
-from lakehouse.sources.replay import flights_path, weather_path
 
 RUN = "bare-script"
 
@@ -45,73 +37,74 @@ def build(data: Path, state: Path, first: date, last: date) -> int:
     days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
     now = datetime.now(UTC)
 
+    chunks = Chunking().chunks
+
     # bronze: every file checked first, then loaded a chunk of days at a time
-    for name, path, check, parse in (
-        (
-            "flights",
-            flights_path,
-            lambda c, f: check_flights_file(c, f, list(FLIGHTS_SOURCE_SCHEMA)),
-            lambda c, f, d: read_flights_file(c, f, d, list(FLIGHTS_SOURCE_SCHEMA), now, RUN),
-        ),
-        ("weather", weather_path, check_jsonl_file, lambda c, f, d: read_jsonl_file(c, f, d, now, RUN)),
-    ):
-        sizes = {}
+    for table in (catalog.BRONZE_FLIGHTS, catalog.BRONZE_WEATHER):
+        feed, sizes = table.feed, {}
         for day in days:
-            content = sources.landing.read_bytes(path(day))
-            check(content, path(day))
+            content = sources.landing.read_bytes(feed.path(day))
+            feed.check(content, feed.path(day))
             sizes[day] = len(content) // BYTES_PER_ROW
         for chunk in chunks(days, sizes):
-            frames = [parse(sources.landing.read_bytes(path(day)), path(day), day) for day in chunk]
-            lake.replace_dates(
-                f"bronze/{name}", pl.concat(frames, how="diagonal_relaxed"), "_landing_date", chunk, RUN
-            )
-    for table in REFERENCE_SOURCE_SCHEMAS:
-        columns, rows = sources.read_table(table)
-        frame = reference_frame(rows, columns, table, table_checksum(rows, columns), now, RUN)
-        lake.overwrite(f"bronze/{table}", frame, RUN)
+            frames = [
+                feed.parse(sources.landing.read_bytes(feed.path(day)), feed.path(day), day, now, RUN)
+                for day in chunk
+            ]
+            frame = pl.concat(frames, how="diagonal_relaxed")
+            lake.replace_dates(table.path, frame, table.partition_column, chunk, RUN)
+    for table in (catalog.BRONZE_PLANES, catalog.BRONZE_AIRPORTS, catalog.BRONZE_AIRLINES):
+        columns, rows = sources.read_table(table.name)
+        frame = reference_frame(rows, columns, table.name, table_checksum(rows, columns), now, RUN)
+        lake.overwrite(table.path, frame, RUN)
 
     # silver
-    for table in REFERENCE_SOURCE_SCHEMAS:
-        cleaned = clean_reference(table, lake.scan(f"bronze/{table}"))
-        lake.merge(f"silver/{table}", cleaned.rows, REFERENCE_KEYS[table], RUN)
-    zones = airport_zones(lake.scan("silver/airports").select("faa", "tzone").collect())
+    for table in (catalog.SILVER_PLANES, catalog.SILVER_AIRPORTS, catalog.SILVER_AIRLINES):
+        cleaned = table.transform(lake.scan(table.upstream[0].path), {})
+        lake.merge(table.path, cleaned.rows, list(table.key_columns), RUN)
     quarantined, written = [], 0
-    for name, date_column, clean in (
-        ("flights", "flight_date", lambda source: clean_flights(source, zones)),
-        ("weather", "observation_date", clean_weather),
-    ):
-        bronze = lake.scan(f"bronze/{name}")
-        for chunk in chunks(days, rows_per_day(bronze, "_landing_date", days)):
-            cleaned = clean(bronze.filter(pl.col("_landing_date").is_in(chunk)))
-            lake.replace_dates(f"silver/{name}", cleaned.rows, date_column, chunk, RUN)
+    for table in (catalog.SILVER_FLIGHTS, catalog.SILVER_WEATHER):
+        [bronze_table] = table.upstream
+        bronze = lake.scan(bronze_table.path)
+        reads = {read.name: lake.scan(read.path) for read in table.reads}
+        for chunk in chunks(days, rows_per_day(bronze, bronze_table.partition_column, days)):
+            cleaned = table.transform(
+                bronze.filter(pl.col(bronze_table.partition_column).is_in(chunk)), reads
+            )
+            lake.replace_dates(table.path, cleaned.rows, table.partition_column, chunk, RUN)
             quarantined.append(cleaned.quarantine)
-            written += cleaned.rows.height if name == "flights" else 0
+            written += cleaned.rows.height if table is catalog.SILVER_FLIGHTS else 0
     lake.replace_where(
-        "silver/quarantine", pl.concat(quarantined), "TRUE", ["source_table", "partition_date"], RUN
+        catalog.SILVER_QUARANTINE.path,
+        pl.concat(quarantined),
+        "TRUE",
+        ["source_table", "partition_date"],
+        RUN,
     )
 
     # gold: features, the daily mart and departures a chunk at a time; the whole-history marts over departures
-    silver = lake.scan("silver/flights")
+    silver = lake.scan(catalog.SILVER_FLIGHTS.path)
     runs = chunks(days, rows_per_day(silver, "flight_date", days))
     with warehouse.get_connection() as connection:
         for chunk in runs:
             first, last = chunk[0], chunk[-1]
-            features = features_of_days(lake, first, last, zones)
-            warehouse.replace_days(connection, "gold.flight_features", features, chunk)
+            features = features_of_days(lake, first, last)
+            warehouse.replace_days(connection, catalog.FLIGHT_FEATURES.warehouse_table, features, chunk)
             flights = silver.filter(pl.col("flight_date").is_between(first, last)).collect()
             connection.register("flights", flights.to_arrow())
             daily = connection.sql(marts.DAILY_AIRPORT_PERFORMANCE).pl()
-            warehouse.replace_days(connection, "gold.daily_airport_performance", daily, chunk)
+            warehouse.replace_days(
+                connection, catalog.DAILY_AIRPORT_PERFORMANCE.warehouse_table, daily, chunk
+            )
             connection.unregister("flights")
             departed = departures_of_days(lake, first, last)
-            warehouse.replace_days(connection, "gold.departures", departed, chunk)
-        connection.execute("CREATE TEMP VIEW flights AS SELECT * FROM gold.departures")
-        for name, sql in (
-            ("carrier_monthly_performance", marts.CARRIER_MONTHLY_PERFORMANCE),
-            ("route_performance", marts.ROUTE_PERFORMANCE),
-            ("weather_delay_impact", marts.WEATHER_DELAY_IMPACT),
-        ):
-            warehouse.replace_rows(connection, f"gold.{name}", connection.sql(sql).pl(), "TRUE", [])
+            warehouse.replace_days(connection, catalog.DEPARTURES.warehouse_table, departed, chunk)
+        connection.execute(f"CREATE TEMP VIEW flights AS SELECT * FROM {catalog.DEPARTURES.warehouse_table}")
+        for name, sql in QUERIES.items():
+            mart = connection.sql(sql).pl()
+            warehouse.replace_rows(
+                connection, catalog.table(f"gold/{name}").warehouse_table, mart, "TRUE", []
+            )
     return written
 
 

@@ -2,11 +2,13 @@
 
 import dagster as dg
 
+from lakehouse import catalog
+
 # Every ingestion run refreshes the reference tables (an unchanged MERGE is still a materialization).
 # Daily assets do not rebuild their whole history for that: a corrected reference table is a deliberate
 # backfill, not an automatic one.
 REFERENCE_TABLES = dg.AssetSelection.assets(
-    ["silver", "planes"], ["silver", "airports"], ["silver", "airlines"]
+    *(t.key for t in catalog.layer("silver") if not t.daily and t.transform is not None)
 )
 
 
@@ -36,11 +38,11 @@ follows_any_upstream = _eager_every_partition(wait_for_missing=False).with_label
 follows_champion = (
     _eager_every_partition(wait_for_missing=False)
     & ~dg.AutomationCondition.any_deps_match(dg.AutomationCondition.missing()).allow(
-        dg.AssetSelection.assets(["ml", "promotions"])
+        dg.AssetSelection.assets(catalog.PROMOTIONS.key)
     )
 ).with_label("follows its inputs once a champion exists")
 
 # Predictions follow new features, not new champions: what a model predicted stays what it predicted.
 follows_new_features = _eager_every_partition(
-    ignore=REFERENCE_TABLES | dg.AssetSelection.assets(["ml", "promotions"])
+    ignore=REFERENCE_TABLES | dg.AssetSelection.assets(catalog.PROMOTIONS.key)
 ).with_label("follows new features")

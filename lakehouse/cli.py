@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 import polars as pl
 
+from lakehouse import catalog
 from lakehouse.resources import default_data_dir
 from lakehouse.settings import ConfigurationError
 
@@ -94,30 +95,16 @@ def summary() -> None:
     lake = resources["lake"]
     click.echo(f"\nDelta lake at {lake.root}")
     click.echo(f"  {'table':<22}{'rows':>12}{'version':>9}")
-    for table in [
-        "bronze/flights",
-        "bronze/weather",
-        "bronze/planes",
-        "bronze/airports",
-        "bronze/airlines",
-        "silver/flights",
-        "silver/weather",
-        "silver/planes",
-        "silver/airports",
-        "silver/airlines",
-        "silver/quarantine",
-        "ml/promotions",
-        "ml/predictions",
-    ]:
+    for table in (t.path for t in catalog.delta_tables()):
         found = lake.table(table)
         if found is None:
             click.echo(f"  {table:<22}{'(not built)':>12}")
             continue
         rows = lake.scan(table).select(pl.len()).collect().item()
         click.echo(f"  {table:<22}{rows:>12,}{found.version():>9}")
-    if lake.table("silver/quarantine") is not None:
+    if lake.table(catalog.SILVER_QUARANTINE.path) is not None:
         by_rule = (
-            lake.scan("silver/quarantine")
+            lake.scan(catalog.SILVER_QUARANTINE.path)
             .group_by("source_table", "rule")
             .len()
             .sort("source_table", "rule")
@@ -183,11 +170,11 @@ def lineage() -> None:
 @click.argument("version")
 def lineage_model(version: str) -> None:
     """The Delta table versions, feature days and code behind a registered model version."""
-    from lakehouse.ml.lineage import model_lineage
+    from lakehouse.ml.lineage import version_tags
 
     _, tracking = _stores()
     try:
-        tags = model_lineage(tracking, version)
+        tags = version_tags(tracking, version)
     except Exception as error:
         raise click.ClickException(f"{tracking.model_name} version {version}: {error}") from None
     for key, value in tags.items():
@@ -198,7 +185,7 @@ def lineage_model(version: str) -> None:
 @click.argument("table")
 @click.argument("version", type=int)
 def lineage_table(table: str, version: int) -> None:
-    """The registered model versions trained on TABLE (such as silver/flights) at Delta VERSION."""
+    """The registered model versions trained on TABLE (a Delta table of the catalog) at Delta VERSION."""
     from lakehouse.ml.lineage import models_trained_on
 
     _, tracking = _stores()
@@ -213,7 +200,7 @@ def lineage_table(table: str, version: int) -> None:
 @click.argument("version")
 def reproduce(version: str) -> None:
     """Rebuild VERSION's training set from Delta time travel, retrain, compare holdout predictions."""
-    from lakehouse.ml.lineage import reproduce as run_reproduce
+    from lakehouse.ml.training import reproduce as run_reproduce
 
     lake, tracking = _stores()
     result = run_reproduce(tracking, lake, version)

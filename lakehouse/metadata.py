@@ -46,6 +46,19 @@ def delta_metadata(write: DeltaWrite, frame: pl.DataFrame, preview: bool = True)
     return metadata
 
 
+def warehouse_metadata(frame: pl.DataFrame, table: str, rows: int, total_rows: int, database: str) -> dict:
+    """The standard metadata of a warehouse write: the rows this run wrote (``dagster/row_count``), the
+    table's total named as such, where it lives, its schema and a preview."""
+    return {
+        "dagster/row_count": rows,
+        "dagster/table_name": table,
+        "table_rows_total": total_rows,
+        "dagster/uri": database,
+        "dagster/column_schema": column_schema(frame),
+        "preview": dg.MetadataValue.md(markdown_table(frame)),
+    }
+
+
 def counts_table(counts: Mapping[str, int], key: str, value: str = "rows") -> dg.MetadataValue:
     """A mapping such as rows by rule as a Markdown table, largest first."""
     frame = pl.DataFrame(

@@ -12,12 +12,10 @@ import dagster as dg
 import pandera.polars as pa
 import polars as pl
 
+from lakehouse.catalog import REFERENTIAL_INTEGRITY, ROW_CONSERVATION, SCHEMA
 from lakehouse.metadata import markdown_table
 
-SCHEMA = "schema"
 UNIQUE_KEYS = "unique_keys"
-ROW_CONSERVATION = "row_conservation"
-REFERENTIAL_INTEGRITY = "referential_integrity"
 
 
 def schema_check(
@@ -29,7 +27,7 @@ def schema_check(
         cases = errors.failure_cases
         summary = cases.group_by("column", "check").len().sort("len", descending=True)
         return dg.AssetCheckResult(
-            check_name=SCHEMA,
+            check_name=SCHEMA.name,
             asset_key=asset_key,
             passed=False,
             description=f"{cases.height} value(s) break {model.__name__}",
@@ -39,7 +37,7 @@ def schema_check(
             },
         )
     return dg.AssetCheckResult(
-        check_name=SCHEMA,
+        check_name=SCHEMA.name,
         asset_key=asset_key,
         passed=True,
         description=f"{frame.height:,} row(s) match {model.__name__}",
@@ -75,7 +73,7 @@ def conservation_check(
     unbalanced = ledger.filter(pl.col("difference") != 0)
     totals = ledger.select(pl.col("bronze", "silver", "quarantined").sum()).row(0, named=True)
     return dg.AssetCheckResult(
-        check_name=ROW_CONSERVATION,
+        check_name=ROW_CONSERVATION.name,
         asset_key=asset_key,
         passed=unbalanced.height == 0,
         description=(
@@ -111,7 +109,7 @@ def referential_check(
             problems.append(f"{rows:,} row(s) with {orphans.height} {column} value(s) not in {table}")
             metadata[f"{column}_examples"] = dg.MetadataValue.md(markdown_table(orphans, 10))
     return dg.AssetCheckResult(
-        check_name=REFERENTIAL_INTEGRITY,
+        check_name=REFERENTIAL_INTEGRITY.name,
         asset_key=asset_key,
         passed=not problems,
         severity=dg.AssetCheckSeverity.WARN,
@@ -158,3 +156,9 @@ def ledger(counts: Mapping[object, int]) -> pl.DataFrame:
 def counts_by(frame: pl.DataFrame, column: str) -> pl.DataFrame:
     """Rows per value of ``column``, as ``partition``/``rows`` for the conservation ledger."""
     return frame.group_by(pl.col(column).cast(pl.String).alias("partition")).agg(rows=pl.len().cast(pl.Int64))
+
+
+def failed(results: list[dg.AssetCheckResult], names: list[str]) -> list[str]:
+    """The names among ``names`` whose result failed: what a materialization records of its blocking
+    checks, so the sensors read it from the materialization (a public record) instead of check history."""
+    return sorted({r.check_name for r in results if r.check_name in names and not r.passed})

@@ -33,6 +33,8 @@ from lakehouse.lib.files import FileStore
 from lakehouse.settings import project_data_dir
 
 CHAMPION = "champion"
+# The concurrency pool of every writer of the warehouse (limited to one in dagster.yaml).
+WAREHOUSE_POOL = "warehouse"
 
 
 def default_data_dir() -> Path:

@@ -13,6 +13,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from lakehouse.partitions import Chunking
 from lakehouse.resources import LakeStorage, MlflowTracking, SourceSystems, Warehouse
 from lakehouse.sources.replay import replay
 
@@ -56,6 +57,7 @@ def resources_at(landed: Path) -> dict[str, dg.ConfigurableResource]:
             tracking_uri=f"sqlite:///{landed / 'mlflow' / 'mlflow.db'}",
             artifact_location=str(landed / "mlflow" / "artifacts"),
         ),
+        "chunking": Chunking(),
     }
 
 

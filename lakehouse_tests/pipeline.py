@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from datetime import date
 from pathlib import Path
@@ -10,35 +11,35 @@ import dagster as dg
 import duckdb
 import polars as pl
 
-from lakehouse.bronze import assets as bronze
-from lakehouse.gold import assets as gold
-from lakehouse.ml import assets as ml
+from lakehouse import catalog
+from lakehouse.catalog import Table
+from lakehouse.definitions import defs
 from lakehouse.resources import LakeStorage
-from lakehouse.silver import assets as silver
 
-INGEST_ASSETS = [
-    bronze.flights, bronze.weather, bronze.planes, bronze.airports, bronze.airlines,
-    silver.quarantine, silver.flights, silver.weather, silver.planes, silver.airports, silver.airlines,
-]  # fmt: skip
 
-GOLD_ASSETS = [
-    gold.flight_features_table, gold.daily_airport_performance, gold.departures,
-    gold.carrier_monthly_performance, gold.route_performance, gold.weather_delay_impact,
-]  # fmt: skip
+@functools.cache
+def definitions() -> dg.Definitions:
+    """The project's definitions, built once per test process (as `dagster dev` would)."""
+    return defs()
 
-ML_ASSETS = [ml.delay_model, ml.promotions, ml.predictions]
 
-TABLES = [
-    "bronze/flights",
-    "bronze/weather",
-    "bronze/planes",
-    "silver/flights",
-    "silver/weather",
-    "silver/planes",
-    "silver/airports",
-    "silver/airlines",
-    "silver/quarantine",
-]
+def assets_of(*tables: Table) -> list:
+    """The asset definitions (or specs) of ``tables``, as the definitions built them."""
+    built = {asset.key: asset for asset in definitions().assets}
+    return [built[table.key] for table in tables]
+
+
+def layer_assets(*layers: str) -> list:
+    """Every asset of the ``layers``, in catalog order."""
+    return assets_of(*(table for name in layers for table in catalog.layer(name)))
+
+
+INGEST_ASSETS = layer_assets("bronze", "silver")
+GOLD_ASSETS = layer_assets("gold")
+ML_ASSETS = assets_of(catalog.DELAY_MODEL, catalog.PROMOTIONS, catalog.PREDICTIONS)
+
+# The Delta tables an ingestion run writes.
+TABLES = [t.path for t in catalog.delta_tables() if t.layer in ("bronze", "silver")]
 
 
 def ingest(resources: dict, start: date, end: date | None = None, **kwargs) -> dg.ExecuteInProcessResult:

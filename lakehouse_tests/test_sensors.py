@@ -7,19 +7,20 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from lakehouse.bronze import assets as bronze
-from lakehouse.definitions import defs
-from lakehouse.sensors import (
-    FAILED_RUNS,
+from lakehouse import catalog
+from lakehouse.defs.automation.sensors import (
     build_landing_sensor,
     build_retrain_sensor,
     contiguous_ranges,
     record_failed_runs,
     retrain_decision,
 )
+from lakehouse.partitions import daily_partitions
 from lakehouse.sources.replay import flights_path, replay
 from lakehouse_tests.conftest import resources_at
-from lakehouse_tests.pipeline import GOLD_ASSETS, INGEST_ASSETS, materialize
+from lakehouse_tests.pipeline import GOLD_ASSETS, INGEST_ASSETS, assets_of, definitions, materialize
+
+PARTITIONS = daily_partitions()
 
 JAN1 = date(2013, 1, 1)
 
@@ -39,7 +40,7 @@ def test_contiguous_days_become_ranges():
 
 
 def test_landing_sensor_cursor_cases(landed: Path, resources):
-    sensor = build_landing_sensor()
+    sensor = build_landing_sensor(PARTITIONS)
     with dg.instance_for_test() as instance:
         first = evaluate(sensor, instance, resources)
         ranges = sorted(
@@ -74,7 +75,7 @@ def test_landing_sensor_cursor_cases(landed: Path, resources):
 
 
 def test_landing_sensor_run_keys_depend_only_on_content(landed: Path, resources):
-    sensor = build_landing_sensor()
+    sensor = build_landing_sensor(PARTITIONS)
     with dg.instance_for_test() as instance:
         keys = {r.run_key for r in evaluate(sensor, instance, resources).run_requests}
         # A lost cursor asks again with the same run keys, which Dagster will not launch twice.
@@ -122,17 +123,19 @@ def test_retrain_decisions(kwargs, request_, reason):
 
 def test_retrain_sensor_says_why_it_waits(resources):
     with dg.instance_for_test() as instance:
-        result = evaluate(build_retrain_sensor(), instance, {"mlflow": resources["mlflow"]})
+        result = evaluate(build_retrain_sensor(PARTITIONS), instance, {"mlflow": resources["mlflow"]})
         assert isinstance(result, dg.SkipReason)
         assert "no champion yet; 0 of 42 days" in result.skip_message
 
 
 def test_automation_rebuilds_gold_for_a_newly_ingested_day(resources):
     with dg.instance_for_test() as instance:
-        baseline = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+        baseline = dg.evaluate_automation_conditions(defs=definitions(), instance=instance)
         assert baseline.total_requested == 0
         assert materialize(INGEST_ASSETS, resources, JAN1, instance=instance).success
-        after = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=baseline.cursor)
+        after = dg.evaluate_automation_conditions(
+            defs=definitions(), instance=instance, cursor=baseline.cursor
+        )
         requested = {
             (key.to_user_string(), tuple(sorted(after.get_requested_partitions(key))))
             for key in (
@@ -151,8 +154,8 @@ def test_automation_rebuilds_gold_for_a_newly_ingested_day(resources):
 def test_days_landing_one_by_one_retrain_after_enough_and_not_before(tmp_path: Path):
     root = tmp_path / "data"
     resources = resources_at(root)
-    landing_sensor = build_landing_sensor()
-    retrain_sensor = build_retrain_sensor(first_model_days=3)
+    landing_sensor = build_landing_sensor(PARTITIONS)
+    retrain_sensor = build_retrain_sensor(PARTITIONS, first_model_days=3)
     cursor = None
     with dg.instance_for_test() as instance:
         for offset in range(3):
@@ -178,9 +181,11 @@ def test_days_landing_one_by_one_retrain_after_enough_and_not_before(tmp_path: P
 
 def test_monitoring_waits_for_a_champion(resources):
     with dg.instance_for_test() as instance:
-        baseline = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+        baseline = dg.evaluate_automation_conditions(defs=definitions(), instance=instance)
         assert materialize(INGEST_ASSETS + GOLD_ASSETS, resources, JAN1, instance=instance).success
-        after = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=baseline.cursor)
+        after = dg.evaluate_automation_conditions(
+            defs=definitions(), instance=instance, cursor=baseline.cursor
+        )
         assert not after.get_requested_partitions(dg.AssetKey(["ml", "monitoring"]))
 
 
@@ -188,9 +193,11 @@ def test_a_new_day_rebuilds_that_day_not_the_history(landed: Path, resources):
     """Each ingestion refreshes the reference tables; the days already built must not be rebuilt for it."""
     with dg.instance_for_test() as instance:
         assert materialize(INGEST_ASSETS + GOLD_ASSETS, resources, JAN1, instance=instance).success
-        baseline = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+        baseline = dg.evaluate_automation_conditions(defs=definitions(), instance=instance)
         assert materialize(INGEST_ASSETS, resources, date(2013, 1, 2), instance=instance).success
-        after = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=baseline.cursor)
+        after = dg.evaluate_automation_conditions(
+            defs=definitions(), instance=instance, cursor=baseline.cursor
+        )
         for asset in (
             ["silver", "flights"],
             ["gold", "flight_features"],
@@ -203,7 +210,9 @@ def test_a_new_day_rebuilds_that_day_not_the_history(landed: Path, resources):
 def test_a_failed_run_is_recorded_with_its_error(tmp_path: Path):
     resources = resources_at(tmp_path / "nothing_landed")
     with dg.instance_for_test() as instance:
-        result = dg.materialize([bronze.planes], resources=resources, instance=instance, raise_on_error=False)
+        result = dg.materialize(
+            assets_of(catalog.BRONZE_PLANES), resources=resources, instance=instance, raise_on_error=False
+        )
         assert not result.success
         [failure] = [e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE]
         context = dg.build_run_status_sensor_context(
@@ -213,7 +222,7 @@ def test_a_failed_run_is_recorded_with_its_error(tmp_path: Path):
             dagster_run=instance.get_run_by_id(result.run_id),
         ).for_run_failure()
         record_failed_runs(context)
-        [record] = instance.fetch_observations(FAILED_RUNS, limit=5).records
+        [record] = instance.fetch_observations(catalog.FAILED_RUNS.key, limit=5).records
         observation = record.asset_observation
         assert observation.metadata["run_id"].value == result.run_id
         assert observation.metadata["failed_steps"].value == ["bronze__planes"]

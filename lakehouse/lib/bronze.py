@@ -12,6 +12,7 @@ from datetime import date, datetime
 
 import polars as pl
 
+from lakehouse.lib.contracts import FLIGHTS_SOURCE_SCHEMA
 from lakehouse.lib.files import sha256
 
 LINEAGE_COLUMNS = ["_source_file", "_source_line", "_source_sha256", "_loaded_at", "_run_id"]
@@ -63,7 +64,9 @@ def _with_lineage(
     )
 
 
-def check_flights_file(content: bytes, file: str, required_columns: list[str]) -> None:
+def check_flights_file(
+    content: bytes, file: str, required_columns: tuple[str, ...] = tuple(FLIGHTS_SOURCE_SCHEMA)
+) -> None:
     """Raise ``LandingFileError`` if the flights CSV cannot be read: not UTF-8, no header, a missing
     column, or a row whose field count differs from the header's."""
     lines = _decode(content, file).splitlines()
@@ -88,9 +91,9 @@ def read_flights_file(
     content: bytes,
     file: str,
     landing_date: date,
-    required_columns: list[str],
     loaded_at: datetime,
     run_id: str,
+    required_columns: tuple[str, ...] = tuple(FLIGHTS_SOURCE_SCHEMA),
 ) -> pl.DataFrame:
     """Parse one day's flights CSV into string columns plus lineage; extra columns are kept."""
     check_flights_file(content, file, required_columns)

@@ -77,7 +77,6 @@ REFERENCE_SOURCE_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
     },
 }
 
-REFERENCE_KEYS: dict[str, list[str]] = {"planes": ["tailnum"], "airports": ["faa"], "airlines": ["carrier"]}
 
 # How the source spells a missing value in its CSV files.
 MISSING = "NA"

@@ -223,24 +223,11 @@ def _rolling_outcomes(targets: pl.LazyFrame, history: pl.LazyFrame, key: str, na
     ).drop("_all_n", "_all_late", "_day_n", "_day_late", "_window_start", "_old_date", "_old_n", "_old_late")
 
 
-def flight_features(
-    flights: pl.LazyFrame,
-    history: pl.LazyFrame,
-    weather: pl.LazyFrame,
-    planes: pl.LazyFrame,
-    zones: dict[str, str],
-) -> pl.LazyFrame:
-    """One row per flight in ``flights``: its features as of one hour before scheduled departure,
-    and its label ``late``.
-
-    ``flights`` and ``history`` are silver flights passed through ``with_outcomes``; ``history`` must
-    cover the flights' dates and the ``HISTORY_LOOKBACK_DAYS`` before them. Where an outcome or a
-    departure is not known (null ``late`` or ``dep_at``), it is simply not counted, which is how the
-    leakage tests truncate history.
-    """
-    zone_names = sorted(set(zones.values()))
+def schedule_features(flights: pl.LazyFrame, zones: dict[str, str]) -> pl.LazyFrame:
+    """The flight as scheduled (known in advance): its prediction time, local departure hour, weekday,
+    month, route and scheduled block time."""
     origin_zone = pl.col("origin").replace_strict(zones, default=None, return_dtype=pl.String)
-    targets = flights.select(
+    return flights.select(
         "flight_id",
         "flight_date",
         "sched_dep_at",
@@ -251,7 +238,7 @@ def flight_features(
         "tailnum",
         "late",
         predict_at=pl.col("sched_dep_at") - PREDICTION_LEAD,
-        dep_hour=_local_hour(pl.col("sched_dep_at"), origin_zone, zone_names).cast(pl.Int8),
+        dep_hour=_local_hour(pl.col("sched_dep_at"), origin_zone, sorted(set(zones.values()))).cast(pl.Int8),
         weekday=pl.col("flight_date").dt.weekday().cast(pl.Int8),
         month=pl.col("flight_date").dt.month().cast(pl.Int8),
         route=pl.format("{}-{}", "origin", "dest"),
@@ -260,7 +247,10 @@ def flight_features(
         .cast(pl.Int32),
     )
 
-    out = (
+
+def weather_features(targets: pl.LazyFrame, weather: pl.LazyFrame) -> pl.LazyFrame:
+    """The origin's latest observation at the prediction time, and how old it is."""
+    return (
         latest_observation(targets, weather, "predict_at", {c: f"weather_{c}" for c in WEATHER_FEATURES})
         .with_columns(
             weather_age_minutes=(pl.col("predict_at") - pl.col("observed_at"))
@@ -270,18 +260,14 @@ def flight_features(
         .drop("observed_at")
     )
 
-    out = (
-        out.join(
-            planes.select(
-                "tailnum",
-                _plane_year="year",
-                plane_seats="seats",
-                plane_engines="engines",
-                _known=pl.lit(True),
-            ),
-            on="tailnum",
-            how="left",
-        )
+
+def plane_features(targets: pl.LazyFrame, planes: pl.LazyFrame) -> pl.LazyFrame:
+    """The aircraft from the reference table: known at all, its age, seats and engines."""
+    reference = planes.select(
+        "tailnum", _plane_year="year", plane_seats="seats", plane_engines="engines", _known=pl.lit(True)
+    )
+    return (
+        targets.join(reference, on="tailnum", how="left")
         .with_columns(
             plane_known=pl.col("_known").fill_null(False),
             plane_age=(pl.col("flight_date").dt.year() - pl.col("_plane_year")).cast(pl.Int32),
@@ -289,124 +275,143 @@ def flight_features(
         .drop("_plane_year", "_known")
     )
 
-    departures = history.filter(pl.col("dep_at").is_not_null()).select(
+
+def departures_of(history: pl.LazyFrame) -> pl.LazyFrame:
+    """The flights of ``history`` that have departed, with when and how late."""
+    return history.filter(pl.col("dep_at").is_not_null()).select(
         "origin", "carrier", "tailnum", "flight_date", "dep_at", "dep_delay"
     )
+
+
+def origin_congestion_features(targets: pl.LazyFrame, history: pl.LazyFrame) -> pl.LazyFrame:
+    """The origin's last two hours before the prediction time: departures and their mean delay, and the
+    flights scheduled to leave (the schedule is known)."""
     out = _window_totals(
-        out, departures, "dep_at", ["origin"], {"delay": "dep_delay"}, CONGESTION_WINDOW, "_left"
-    )
-    # Schedule pressure: flights planned to leave the origin in the two hours before (the schedule is known).
-    out = _window_totals(
-        out,
-        history.select("origin", "sched_dep_at"),
-        "sched_dep_at",
+        targets,
+        departures_of(history),
+        "dep_at",
         ["origin"],
-        {},
+        {"delay": "dep_delay"},
         CONGESTION_WINDOW,
-        "_planned",
+        "_left",
     )
-    out = out.with_columns(
+    planned = history.select("origin", "sched_dep_at")
+    out = _window_totals(out, planned, "sched_dep_at", ["origin"], {}, CONGESTION_WINDOW, "_planned")
+    return out.with_columns(
         origin_departures_2h=pl.col("_left_n").cast(pl.Int32),
         origin_mean_dep_delay_2h=_mean("_left_delay", "_left_n"),
         origin_scheduled_2h=pl.col("_planned_n").cast(pl.Int32),
     ).drop("_left_n", "_left_delay", "_planned_n")
 
-    # The origin's day so far: departures and their mean delay, and cancellations already known.
+
+def origin_today_features(targets: pl.LazyFrame, history: pl.LazyFrame) -> pl.LazyFrame:
+    """The origin's day so far: departures and their mean delay (of all carriers, and of the flight's),
+    and cancellations already known."""
+    departures = departures_of(history)
+    today = ["origin", "flight_date"]
     out = _running_totals(
-        out,
-        departures,
-        "predict_at",
-        "dep_at",
-        ["origin", "flight_date"],
-        {"delay": "dep_delay"},
-        "_today",
+        targets, departures, "predict_at", "dep_at", today, {"delay": "dep_delay"}, "_today"
     )
     cancellations = history.filter(pl.col("cancelled") & pl.col("outcome_known_at").is_not_null()).select(
         "origin", "flight_date", "outcome_known_at"
     )
+    out = _running_totals(out, cancellations, "predict_at", "outcome_known_at", today, {}, "_cancelled")
     out = _running_totals(
-        out, cancellations, "predict_at", "outcome_known_at", ["origin", "flight_date"], {}, "_cancelled"
+        out, departures, "predict_at", "dep_at", ["carrier", *today], {"delay": "dep_delay"}, "_carrier"
     )
-    out = _running_totals(
-        out,
-        departures,
-        "predict_at",
-        "dep_at",
-        ["carrier", "origin", "flight_date"],
-        {"delay": "dep_delay"},
-        "_carrier_today",
-    )
-    # Today's flights to the same destination whose outcome is already known: the destination's day so far.
-    known_today = history.filter(pl.col("late").is_not_null()).select(
-        "dest", "flight_date", "outcome_known_at", late=pl.col("late").cast(pl.Int64)
-    )
-    out = _running_totals(
-        out,
-        known_today,
-        "predict_at",
-        "outcome_known_at",
-        ["dest", "flight_date"],
-        {"late": "late"},
-        "_dest_today",
-    )
-    out = out.with_columns(
-        carrier_origin_mean_dep_delay_today=_mean("_carrier_today_delay", "_carrier_today_n"),
-        dest_flights_known_today=pl.col("_dest_today_n").cast(pl.Int32),
-        dest_late_rate_today=_mean("_dest_today_late", "_dest_today_n"),
+    return out.with_columns(
         origin_departures_today=pl.col("_today_n").cast(pl.Int32),
         origin_mean_dep_delay_today=_mean("_today_delay", "_today_n"),
         origin_cancelled_today=pl.col("_cancelled_n").cast(pl.Int32),
-    ).drop(
-        "_today_n",
-        "_today_delay",
-        "_cancelled_n",
-        "_carrier_today_n",
-        "_carrier_today_delay",
-        "_dest_today_n",
-        "_dest_today_late",
+        carrier_origin_mean_dep_delay_today=_mean("_carrier_delay", "_carrier_n"),
+    ).drop("_today_n", "_today_delay", "_cancelled_n", "_carrier_n", "_carrier_delay")
+
+
+def destination_today_features(targets: pl.LazyFrame, history: pl.LazyFrame) -> pl.LazyFrame:
+    """Today's flights to the same destination whose outcome is already known: the destination's day so
+    far."""
+    known = history.filter(pl.col("late").is_not_null()).select(
+        "dest", "flight_date", "outcome_known_at", late=pl.col("late").cast(pl.Int64)
+    )
+    out = _running_totals(
+        targets, known, "predict_at", "outcome_known_at", ["dest", "flight_date"], {"late": "late"}, "_dest"
+    )
+    return out.with_columns(
+        dest_flights_known_today=pl.col("_dest_n").cast(pl.Int32),
+        dest_late_rate_today=_mean("_dest_late", "_dest_n"),
+    ).drop("_dest_n", "_dest_late")
+
+
+def rolling_late_rates(targets: pl.LazyFrame, history: pl.LazyFrame) -> pl.LazyFrame:
+    """The route's and the carrier's flights and late rate over the 28 days before."""
+    with_route = history.with_columns(route=pl.format("{}-{}", "origin", "dest"))
+    return targets.pipe(_rolling_outcomes, with_route, "route", "route").pipe(
+        _rolling_outcomes, with_route, "carrier", "carrier"
     )
 
-    with_route = history.with_columns(route=pl.format("{}-{}", "origin", "dest"))
-    out = _rolling_outcomes(out, with_route, "route", "route")
-    out = _rolling_outcomes(out, with_route, "carrier", "carrier")
 
-    # The same plane earlier that day: its schedule is known in advance, its departures once they happen.
+def plane_today_features(targets: pl.LazyFrame, history: pl.LazyFrame) -> pl.LazyFrame:
+    """The same plane earlier that day: its schedule is known in advance, its departures once they
+    happen (how many, their mean delay, the last one's delay)."""
     scheduled = history.filter(pl.col("tailnum").is_not_null()).select(
         "flight_id",
         plane_flights_before_today=(
             pl.col("sched_dep_at").rank("min").over("tailnum", "flight_date") - 1
         ).cast(pl.Int32),
     )
-    plane_departures = departures.filter(pl.col("tailnum").is_not_null())
+    departures = departures_of(history).filter(pl.col("tailnum").is_not_null())
+    by_day = ["tailnum", "flight_date"]
     out = _running_totals(
-        out,
-        plane_departures,
-        "predict_at",
-        "dep_at",
-        ["tailnum", "flight_date"],
-        {"delay": "dep_delay"},
-        "_plane",
+        targets, departures, "predict_at", "dep_at", by_day, {"delay": "dep_delay"}, "_plane"
     )
-    last_departure = plane_departures.select(
-        "tailnum", "flight_date", _last_at="dep_at", plane_last_dep_delay="dep_delay"
-    ).sort("_last_at")
+    last = departures.select(*by_day, _last_at="dep_at", plane_last_dep_delay="dep_delay").sort("_last_at")
     out = (
         out.sort("predict_at")
         .join_asof(
-            last_departure,
+            last,
             left_on="predict_at",
             right_on="_last_at",
-            by=["tailnum", "flight_date"],
+            by=by_day,
             strategy="backward",
             check_sortedness=False,
         )
         .drop("_last_at")
     )
-    out = out.join(scheduled, on="flight_id", how="left").with_columns(
-        plane_flights_before_today=pl.col("plane_flights_before_today").fill_null(0),
-        plane_departed_today=pl.col("_plane_n").cast(pl.Int32),
-        plane_mean_dep_delay_today=_mean("_plane_delay", "_plane_n"),
+    return (
+        out.join(scheduled, on="flight_id", how="left")
+        .with_columns(
+            plane_flights_before_today=pl.col("plane_flights_before_today").fill_null(0),
+            plane_departed_today=pl.col("_plane_n").cast(pl.Int32),
+            plane_mean_dep_delay_today=_mean("_plane_delay", "_plane_n"),
+        )
+        .drop("_plane_n", "_plane_delay")
     )
-    return out.select(
-        "flight_id", "flight_date", "sched_dep_at", "predict_at", *FEATURE_COLUMNS, "late"
-    ).sort("flight_date", "sched_dep_at", "flight_id")
+
+
+def flight_features(
+    flights: pl.LazyFrame,
+    history: pl.LazyFrame,
+    weather: pl.LazyFrame,
+    planes: pl.LazyFrame,
+    zones: dict[str, str],
+) -> pl.LazyFrame:
+    """One row per flight in ``flights``: its features as of one hour before scheduled departure,
+    and its label ``late``, one feature group at a time.
+
+    ``flights`` and ``history`` are silver flights passed through ``with_outcomes``; ``history`` must
+    cover the flights' dates and the ``HISTORY_LOOKBACK_DAYS`` before them. Where an outcome or a
+    departure is not known (null ``late`` or ``dep_at``), it is simply not counted, which is how the
+    leakage tests truncate history.
+    """
+    return (
+        schedule_features(flights, zones)
+        .pipe(weather_features, weather)
+        .pipe(plane_features, planes)
+        .pipe(origin_congestion_features, history)
+        .pipe(origin_today_features, history)
+        .pipe(destination_today_features, history)
+        .pipe(rolling_late_rates, history)
+        .pipe(plane_today_features, history)
+        .select("flight_id", "flight_date", "sched_dep_at", "predict_at", *FEATURE_COLUMNS, "late")
+        .sort("flight_date", "sched_dep_at", "flight_id")
+    )

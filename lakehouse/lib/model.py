@@ -56,7 +56,7 @@ def choose_window(
 ) -> TrainingWindow:
     """By default the last ``holdout_days`` labelled days are the holdout and all earlier days train."""
     if not labelled_days:
-        raise ValueError("gold/flight_features has no labelled flights: build it first")
+        raise ValueError("the feature table has no labelled flights: build it first")
     last = holdout_end or max(labelled_days)
     first_holdout = holdout_start or last - timedelta(days=holdout_days - 1)
     window = TrainingWindow(

@@ -10,16 +10,26 @@ from __future__ import annotations
 
 import json
 import zoneinfo
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+import pandera.polars as pa
 import polars as pl
 
 from lakehouse.lib.contracts import (
     FLIGHTS_SOURCE_SCHEMA,
     MISSING,
-    REFERENCE_KEYS,
     REFERENCE_SOURCE_SCHEMAS,
     WEATHER_SOURCE_SCHEMA,
+)
+from lakehouse.lib.schemas import (
+    REFERENCE_MODELS,
+    SilverFlights,
+    SilverWeather,
+    required_columns,
+    unique_key,
+    value_checks,
+    value_ranges,
 )
 
 UTC_TIME = pl.Datetime("us", "UTC")
@@ -39,32 +49,13 @@ QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
 FLIGHT_KEY = ["flight_date", "carrier", "flight", "origin"]
 WEATHER_KEY = ["origin", "observed_at"]
 
-# Physically possible ranges; a value outside is quarantined, not clipped.
-FLIGHT_RANGES = {
-    "dep_delay": (-180, 2880),
-    "arr_delay": (-180, 2880),
-    "air_time": (1, 1440),
-    "distance": (1, 12_500),
-    "flight": (1, 99_999),
-}
-WEATHER_RANGES = {
-    "hour": (0, 23),
-    "temp": (-60.0, 135.0),
-    "dewp": (-80.0, 100.0),
-    "humid": (0.0, 100.0),
-    "wind_dir": (0, 360),
-    "wind_speed": (0.0, 250.0),
-    "wind_gust": (0.0, 300.0),
-    "precip": (0.0, 15.0),
-    "pressure": (850.0, 1090.0),
-    "visib": (0.0, 100.0),
-}
-REFERENCE_RANGES = {
-    "planes": {"year": (1903, 2100), "engines": (1, 8), "seats": (1, 1000), "speed": (30, 2500)},
-    "airports": {"lat": (-90.0, 90.0), "lon": (-180.0, 180.0), "alt": (-1500, 30_000), "tz": (-12, 14)},
-    "airlines": {},
-}
-REFERENCE_REQUIRED = {"planes": ["tailnum"], "airports": ["faa", "name"], "airlines": ["carrier", "name"]}
+# The one range silver checks that no silver column keeps: the source's hour of a weather record.
+WEATHER_SOURCE_RANGES = {"hour": (0, 23)}
+FLIGHT_REQUIRED = [
+    "year", "month", "day", "carrier", "flight", "origin", "dest",
+    "sched_dep_time", "sched_arr_time", "distance", "hour", "minute", "time_hour",
+]  # fmt: skip
+WEATHER_REQUIRED = ["origin", "year", "month", "day", "hour", "time_hour"]
 CLOCK_COLUMNS = ["dep_time", "sched_dep_time", "arr_time", "sched_arr_time"]
 
 
@@ -174,7 +165,7 @@ def type_rules(schema: dict[str, pl.DataType], required: list[str]) -> list[Rule
     return rules
 
 
-def range_rules(ranges: dict[str, tuple[float, float]]) -> list[Rule]:
+def range_rules(ranges: Mapping[str, tuple[float, float]]) -> list[Rule]:
     return [
         Rule(
             "out_of_range",
@@ -183,6 +174,40 @@ def range_rules(ranges: dict[str, tuple[float, float]]) -> list[Rule]:
         )
         for name, (low, high) in ranges.items()
     ]
+
+
+def _check_rule(column: str, check: pa.Check) -> Rule:
+    """A pandera value check of a contract as a quarantine rule on the same column."""
+    value, stats = pl.col(column), check.statistics
+    if check.name == "in_range":
+        return range_rules({column: (stats["min_value"], stats["max_value"])})[0]
+    if check.name == "str_matches":
+        return Rule(
+            "invalid_code",
+            ~value.str.contains(stats["pattern"]),
+            pl.concat_str(pl.lit(f"{column}="), value, pl.lit(f" does not match {stats['pattern']}")),
+        )
+    bounds = {
+        "greater_than_or_equal_to": (value < stats.get("min_value"), ">="),
+        "greater_than": (value <= stats.get("min_value"), ">"),
+        "less_than_or_equal_to": (value > stats.get("max_value"), "<="),
+        "less_than": (value >= stats.get("max_value"), "<"),
+    }
+    if check.name in bounds:
+        broken, sign = bounds[check.name]
+        limit = stats.get("min_value", stats.get("max_value"))
+        return Rule("out_of_range", broken, pl.format(f"{column}={{}} is not {sign} {limit}", value))
+    if check.name == "isin":
+        allowed = list(stats["allowed_values"])
+        return Rule("not_allowed", ~value.is_in(allowed), pl.format(f"{column}={{}} not in {allowed}", value))
+    raise ValueError(f"no quarantine rule for the {check.name} check of {column}")
+
+
+def contract_rules(model: type[pa.DataFrameModel], columns: list[str]) -> list[Rule]:
+    """The value checks of ``model`` on those of ``columns`` it declares, as quarantine rules: a row that
+    would break the table's contract is quarantined before it is written, by the contract's own bounds."""
+    checks = value_checks(model)
+    return [_check_rule(column, check) for column in columns for check in checks.get(column, [])]
 
 
 def first_broken_rule(frame: pl.LazyFrame, rules: list[Rule]) -> pl.LazyFrame:
@@ -258,30 +283,54 @@ def _clock(column: str) -> pl.Expr:
     return pl.duration(hours=pl.col(column) // 100, minutes=pl.col(column) % 100)
 
 
-def clean_flights(bronze: pl.LazyFrame, airport_zones: dict[str, str]) -> Cleaned:
-    """Type, check, de-duplicate and timestamp one or more days of bronze flights.
+def _timestamp_rule(source: str, parsed: str) -> Rule:
+    return Rule(
+        "invalid_type",
+        ~_missing(source) & pl.col(parsed).is_null(),
+        pl.format(f"{source}={{}} is not an ISO UTC timestamp", _raw(source)),
+    )
 
-    ``airport_zones`` maps FAA codes to IANA zones: arrival clock times are local to the destination,
-    so a flight to an airport of unknown zone keeps null arrival timestamps (its delays stay exact).
-    """
-    columns = list(FLIGHTS_SOURCE_SCHEMA)
-    required = [
-        "year",
-        "month",
-        "day",
-        "carrier",
-        "flight",
-        "origin",
-        "dest",
-        "sched_dep_time",
-        "sched_arr_time",
-        "distance",
-        "hour",
-        "minute",
-        "time_hour",
-    ]
-    typed = (
-        _rename_raw(bronze, columns)
+
+def _date_rule(dated: str, what: str) -> Rule:
+    return Rule(
+        "date_outside_file_day",
+        pl.col(dated) != pl.col("_landing_date"),
+        pl.format(f"{what} date {{}} in the file for {{}}", pl.col(dated), pl.col("_landing_date")),
+    )
+
+
+def _clock_rule(column: str) -> Rule:
+    return Rule(
+        "invalid_clock_time",
+        ~pl.col(column).is_between(0, 2400) | (pl.col(column) % 100 >= 60),
+        pl.format(f"{column}={{}} is not an HHMM time", pl.col(column)),
+    )
+
+
+# The rules of a flights row, in the order they are judged: the first one a row breaks is its reason.
+FLIGHT_RULES: list[Rule] = [
+    *type_rules(FLIGHTS_SOURCE_SCHEMA, FLIGHT_REQUIRED),
+    _timestamp_rule("time_hour", "sched_hour_at"),
+    _date_rule("flight_date", "flight"),
+    *(_clock_rule(c) for c in CLOCK_COLUMNS),
+    *contract_rules(SilverFlights, list(FLIGHTS_SOURCE_SCHEMA)),
+    Rule(
+        "inconsistent_schedule",
+        pl.col("hour") * 100 + pl.col("minute") != pl.col("sched_dep_time"),
+        pl.format(
+            "hour={} minute={} disagree with sched_dep_time={}",
+            pl.col("hour"),
+            pl.col("minute"),
+            pl.col("sched_dep_time"),
+        ),
+    ),
+]
+
+
+def _typed_flights(bronze: pl.LazyFrame) -> pl.LazyFrame:
+    """Bronze's strings typed by the source contract, with the flight's date and scheduled UTC hour."""
+    return (
+        _rename_raw(bronze, list(FLIGHTS_SOURCE_SCHEMA))
         .with_columns(typed_columns(FLIGHTS_SOURCE_SCHEMA))
         .with_columns(
             flight_date=pl.date("year", "month", "day"),
@@ -290,71 +339,22 @@ def clean_flights(bronze: pl.LazyFrame, airport_zones: dict[str, str]) -> Cleane
             ),
         )
     )
-    rules = type_rules(FLIGHTS_SOURCE_SCHEMA, required)
-    rules.append(
-        Rule(
-            "invalid_type",
-            ~_missing("time_hour") & pl.col("sched_hour_at").is_null(),
-            pl.format("time_hour={} is not an ISO UTC timestamp", _raw("time_hour")),
-        )
-    )
-    rules.append(
-        Rule(
-            "date_outside_file_day",
-            pl.col("flight_date") != pl.col("_landing_date"),
-            pl.format("flight date {} in the file for {}", pl.col("flight_date"), pl.col("_landing_date")),
-        )
-    )
-    rules += [
-        Rule(
-            "invalid_clock_time",
-            ~pl.col(c).is_between(0, 2400) | (pl.col(c) % 100 >= 60),
-            pl.format(f"{c}={{}} is not an HHMM time", pl.col(c)),
-        )
-        for c in CLOCK_COLUMNS
-    ]
-    rules += range_rules(FLIGHT_RANGES)
-    rules += [
-        Rule(
-            "invalid_code",
-            ~pl.col("carrier").str.contains(r"^[A-Z0-9]{2}$"),
-            pl.format("carrier={} is not a two-character code", pl.col("carrier")),
-        ),
-        Rule(
-            "invalid_code",
-            ~pl.col("origin").str.contains(r"^[A-Z0-9]{3}$"),
-            pl.format("origin={} is not a three-character code", pl.col("origin")),
-        ),
-        Rule(
-            "invalid_code",
-            ~pl.col("dest").str.contains(r"^[A-Z0-9]{3}$"),
-            pl.format("dest={} is not a three-character code", pl.col("dest")),
-        ),
-        Rule(
-            "inconsistent_schedule",
-            pl.col("hour") * 100 + pl.col("minute") != pl.col("sched_dep_time"),
-            pl.format(
-                "hour={} minute={} disagree with sched_dep_time={}",
-                pl.col("hour"),
-                pl.col("minute"),
-                pl.col("sched_dep_time"),
-            ),
-        ),
-    ]
-    checked = first_broken_rule(typed, rules).with_columns(_landing_order=pl.col("_landing_date")).collect()
-    _refuse_retyped(checked, FLIGHTS_SOURCE_SCHEMA, "sched_hour_at")
 
-    rows, quarantine = _split(checked, FLIGHT_KEY, "flights", _raw_json(columns), pl.col("_landing_date"))
-    zones = sorted(set(airport_zones.values()))
-    dest_zone = pl.col("dest").replace_strict(airport_zones, default=None, return_dtype=pl.String)
-    sched_dep_at = pl.col("sched_hour_at") + pl.duration(minutes=pl.col("minute"))
+
+def _flight_times(rows: pl.LazyFrame, zones: Mapping[str, str]) -> pl.LazyFrame:
+    """Scheduled and actual times in UTC, and the cancelled and diverted flags.
+
+    Arrival clock times are local to the destination; an arrival earlier than the departure lands the
+    next day. A destination of unknown zone keeps null arrival timestamps (its delays stay exact).
+    """
+    dest_zone = pl.col("dest").replace_strict(dict(zones), default=None, return_dtype=pl.String)
     arrival_local = pl.col("flight_date").cast(pl.Datetime("us")) + _clock("sched_arr_time")
-    arrival_same_day = _local_to_utc(arrival_local, dest_zone, zones)
-    flights = (
-        rows.lazy()
-        .with_columns(sched_dep_at=sched_dep_at, _arr=arrival_same_day)
+    return (
+        rows.with_columns(
+            sched_dep_at=pl.col("sched_hour_at") + pl.duration(minutes=pl.col("minute")),
+            _arr=_local_to_utc(arrival_local, dest_zone, sorted(set(zones.values()))),
+        )
         .with_columns(
-            # An arrival clock time earlier than the departure means the flight lands the next day.
             sched_arr_at=pl.when(pl.col("_arr") < pl.col("sched_dep_at"))
             .then(pl.col("_arr") + pl.duration(days=1))
             .otherwise(pl.col("_arr")),
@@ -367,7 +367,24 @@ def clean_flights(bronze: pl.LazyFrame, airport_zones: dict[str, str]) -> Cleane
             flight_id=pl.format("{}-{}-{}-{}", "flight_date", "carrier", "flight", "origin"),
         )
     )
-    return Cleaned(flights.select(SILVER_FLIGHTS_COLUMNS).collect(), quarantine)
+
+
+def clean_flights(bronze: pl.LazyFrame, reads: Mapping[str, pl.LazyFrame | pl.DataFrame]) -> Cleaned:
+    """Type, check, de-duplicate and timestamp one or more days of bronze flights.
+
+    ``reads["airports"]`` (silver airports) gives each destination's time zone.
+    """
+    checked = (
+        first_broken_rule(_typed_flights(bronze), FLIGHT_RULES)
+        .with_columns(_landing_order=pl.col("_landing_date"))
+        .collect()
+    )
+    _refuse_retyped(checked, FLIGHTS_SOURCE_SCHEMA, "sched_hour_at")
+    rows, quarantine = _split(
+        checked, FLIGHT_KEY, "flights", _raw_json(list(FLIGHTS_SOURCE_SCHEMA)), pl.col("_landing_date")
+    )
+    zones = airport_zones(reads["airports"])
+    return Cleaned(_flight_times(rows.lazy(), zones).select(SILVER_FLIGHTS_COLUMNS).collect(), quarantine)
 
 
 SILVER_FLIGHTS_COLUMNS = [
@@ -391,12 +408,18 @@ def _json_fields(raw: str | None) -> dict[str, str | None] | str:
     }
 
 
-def clean_weather(bronze: pl.LazyFrame) -> Cleaned:
-    """Parse, type, check and de-duplicate one or more days of bronze weather (JSON lines).
+WEATHER_RULES: list[Rule] = [
+    Rule("malformed_json", pl.col("_parse_error").is_not_null(), pl.col("_parse_error")),
+    *type_rules(WEATHER_SOURCE_SCHEMA, WEATHER_REQUIRED),
+    _timestamp_rule("time_hour", "observed_at"),
+    _date_rule("observation_date", "observation"),
+    *contract_rules(SilverWeather, list(WEATHER_SOURCE_SCHEMA)),
+    *range_rules(WEATHER_SOURCE_RANGES),
+]
 
-    Observations are keyed on the UTC hour: the local hour repeats when daylight saving ends.
-    Keys the schema does not know are ignored here and stay in bronze's ``_raw``.
-    """
+
+def _parsed_weather(bronze: pl.LazyFrame) -> pl.LazyFrame:
+    """Each bronze line's JSON fields as raw strings, or the reason it does not parse, then typed."""
     columns = list(WEATHER_SOURCE_SCHEMA)
     frame = bronze.collect()
     parsed = [_json_fields(raw) for raw in frame["_raw"]]
@@ -405,7 +428,7 @@ def clean_weather(bronze: pl.LazyFrame) -> Cleaned:
         schema={f"{c}__raw": pl.String for c in columns},
     )
     parse_error = pl.Series("_parse_error", [None if isinstance(p, dict) else p for p in parsed], pl.String)
-    typed = (
+    return (
         pl.concat([frame, fields], how="horizontal")
         .with_columns(parse_error)
         .lazy()
@@ -417,29 +440,19 @@ def clean_weather(bronze: pl.LazyFrame) -> Cleaned:
             ),
         )
     )
-    rules = [Rule("malformed_json", pl.col("_parse_error").is_not_null(), pl.col("_parse_error"))]
-    rules += type_rules(WEATHER_SOURCE_SCHEMA, ["origin", "year", "month", "day", "hour", "time_hour"])
-    rules += [
-        Rule(
-            "invalid_type",
-            ~_missing("time_hour") & pl.col("observed_at").is_null(),
-            pl.format("time_hour={} is not an ISO UTC timestamp", _raw("time_hour")),
-        ),
-        Rule(
-            "date_outside_file_day",
-            pl.col("observation_date") != pl.col("_landing_date"),
-            pl.format(
-                "observation date {} in the file for {}", pl.col("observation_date"), pl.col("_landing_date")
-            ),
-        ),
-        Rule(
-            "invalid_code",
-            ~pl.col("origin").str.contains(r"^[A-Z0-9]{3}$"),
-            pl.format("origin={} is not a three-character code", pl.col("origin")),
-        ),
-    ]
-    rules += range_rules(WEATHER_RANGES)
-    checked = first_broken_rule(typed, rules).with_columns(_landing_order=pl.col("_landing_date")).collect()
+
+
+def clean_weather(bronze: pl.LazyFrame, reads: Mapping[str, pl.LazyFrame] | None = None) -> Cleaned:
+    """Parse, type, check and de-duplicate one or more days of bronze weather (JSON lines).
+
+    Observations are keyed on the UTC hour: the local hour repeats when daylight saving ends.
+    Keys the schema does not know are ignored here and stay in bronze's ``_raw``.
+    """
+    checked = (
+        first_broken_rule(_parsed_weather(bronze), WEATHER_RULES)
+        .with_columns(_landing_order=pl.col("_landing_date"))
+        .collect()
+    )
     _refuse_retyped(checked, WEATHER_SOURCE_SCHEMA, "observed_at")
     # The delivered line is the raw record, parseable or not.
     rows, quarantine = _split(checked, WEATHER_KEY, "weather", pl.col("_raw"), pl.col("_landing_date"))
@@ -451,30 +464,41 @@ SILVER_WEATHER_COLUMNS = [
     "wind_gust", "precip", "pressure", "visib", "_source_file", "_source_line", "_run_id", "_loaded_at",
 ]  # fmt: skip
 
+# Rules a reference table has beyond its contract's types and values.
+REFERENCE_RULES: dict[str, list[Rule]] = {
+    "airports": [
+        Rule(
+            "invalid_timezone",
+            pl.col("tzone").is_not_null() & ~pl.col("tzone").is_in(sorted(zoneinfo.available_timezones())),
+            pl.format("tzone={} is not an IANA time zone", pl.col("tzone")),
+        )
+    ]
+}
 
-def clean_reference(table: str, bronze: pl.LazyFrame) -> Cleaned:
-    """Type, check and de-duplicate a reference table (planes, airports, airlines) on its key."""
-    schema = REFERENCE_SOURCE_SCHEMAS[table]
+
+def clean_reference(
+    table: str, bronze: pl.LazyFrame, reads: Mapping[str, pl.LazyFrame] | None = None
+) -> Cleaned:
+    """Type, check and de-duplicate a reference table (planes, airports, airlines) on its key, by its
+    source schema and its silver contract (``REFERENCE_MODELS``)."""
+    schema, model = REFERENCE_SOURCE_SCHEMAS[table], REFERENCE_MODELS[table]
     columns = list(schema)
     typed = _rename_raw(bronze, columns).with_columns(typed_columns(schema))
-    rules = type_rules(schema, REFERENCE_REQUIRED[table]) + range_rules(REFERENCE_RANGES[table])
-    if table == "airports":
-        known = sorted(zoneinfo.available_timezones())
-        rules.append(
-            Rule(
-                "invalid_timezone",
-                pl.col("tzone").is_not_null() & ~pl.col("tzone").is_in(known),
-                pl.format("tzone={} is not an IANA time zone", pl.col("tzone")),
-            )
-        )
+    rules = [
+        *type_rules(schema, required_columns(model)),
+        *contract_rules(model, columns),
+        *REFERENCE_RULES.get(table, []),
+    ]
     checked = first_broken_rule(typed, rules).with_columns(_landing_order=pl.lit(0)).collect()
-    rows, quarantine = _split(
-        checked, REFERENCE_KEYS[table], table, _raw_json(columns), pl.lit(None, pl.Date)
-    )
+    rows, quarantine = _split(checked, unique_key(model), table, _raw_json(columns), pl.lit(None, pl.Date))
     return Cleaned(rows.select([*columns, "_source_line", "_run_id", "_loaded_at"]), quarantine)
 
 
-def airport_zones(airports: pl.DataFrame) -> dict[str, str]:
+def airport_zones(airports: pl.LazyFrame | pl.DataFrame) -> dict[str, str]:
     """FAA code to IANA time zone, for airports whose zone is known."""
-    known = airports.filter(pl.col("tzone").is_not_null())
+    known = airports.lazy().filter(pl.col("tzone").is_not_null()).select("faa", "tzone").collect()
     return dict(zip(known["faa"], known["tzone"], strict=True))
+
+
+# The flight ranges as (low, high), for the benchmarks' baselines that re-implement cleaning.
+FLIGHT_RANGES = {c: r for c, r in value_ranges(SilverFlights).items() if c in FLIGHTS_SOURCE_SCHEMA}

@@ -1,1 +1,2 @@
-"""The ML layer: the delay model in MLflow, the champion gate, batch predictions."""
+"""Model logic over the resources: training and reproduction, the champion gate, typed lineage and the
+MLflow registry. The assets that call it are in ``lakehouse/defs/ml/``."""

@@ -1,35 +1,111 @@
-"""Lineage both ways between Delta table versions and registered models; reproducing a model from
-Delta time travel; table maintenance that will not delete what a registered model needs.
+"""A model's lineage, typed: which Delta table versions, feature days and rows, run and code made a
+registered version. ``ModelLineage`` is the one place that writes it to MLflow (version tags, and the
+Delta tables as MLflow datasets, so the MLflow UI lists each version's input tables and versions) and
+reads it back; nothing else parses a tag.
+
+Also: lineage both ways between Delta table versions and registered models, and table maintenance that
+will not delete what a registered model needs.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, timedelta
+from dataclasses import dataclass, fields
+from datetime import date
 
-import numpy as np
-import polars as pl
+import mlflow
+from mlflow.data.delta_dataset_source import DeltaDatasetSource
+from mlflow.data.meta_dataset import MetaDataset
 
-from lakehouse.lib.features import HISTORY_LOOKBACK_DAYS, flight_features, with_outcomes
-from lakehouse.lib.model import LABEL, TrainingWindow, build_pipeline, model_input, scores_of
-from lakehouse.lib.silver import airport_zones
-from lakehouse.ml import registry
-from lakehouse.ml.assets import TRAIN_EVERY_TAG, content_hash, split
+from lakehouse.lib.model import TrainingWindow
 from lakehouse.resources import LakeStorage, MlflowTracking
 
 VERSION_TAG = "delta_version."
 
 
-def model_lineage(tracking: MlflowTracking, version: str) -> dict[str, str]:
-    """The tags recorded with a registered version: table versions, feature days, run, code, gate."""
+def _days(text: str) -> tuple[date, date]:
+    first, last = text.split("..")
+    return date.fromisoformat(first), date.fromisoformat(last)
+
+
+@dataclass(frozen=True)
+class ModelLineage:
+    """What made a model version."""
+
+    input_versions: dict[str, int | None]  # Delta table path: the version training read
+    features_table: str
+    window: TrainingWindow
+    train_rows: int
+    train_rows_available: int
+    train_every: int  # training took every k-th flight in flight_id order (1: all)
+    holdout_rows: int
+    content_hash: str
+    training_key: str
+    dagster_run_id: str
+    dagster_asset: str
+    code_version: str
+    git_commit: str
+
+    # Tag names of the scalar fields; the window and input versions have their own form.
+    TAGS = {
+        "features_table": "features.table",
+        "train_rows": "features.train_rows",
+        "train_rows_available": "features.train_rows_available",
+        "train_every": "features.train_every",
+        "holdout_rows": "features.holdout_rows",
+        "content_hash": "features.content_hash",
+        "training_key": "training.key",
+        "dagster_run_id": "dagster.run_id",
+        "dagster_asset": "dagster.asset",
+        "code_version": "dagster.code_version",
+        "git_commit": "git.commit",
+    }
+
+    def to_tags(self) -> dict[str, str]:
+        """The lineage as MLflow tags (strings), readable in the MLflow UI."""
+        window = self.window
+        return {
+            **{f"{VERSION_TAG}{t}": str(v) for t, v in self.input_versions.items()},
+            "features.train_days": f"{window.train_start}..{window.train_end}",
+            "features.holdout_days": f"{window.holdout_start}..{window.holdout_end}",
+            **{tag: str(getattr(self, name)) for name, tag in self.TAGS.items()},
+        }
+
+    @classmethod
+    def from_tags(cls, tags: dict[str, str]) -> ModelLineage:
+        """The lineage recorded in a version's tags."""
+        kinds = {f.name: f.type for f in fields(cls)}
+        scalars = {
+            name: int(tags[tag]) if kinds[name] == "int" else tags[tag] for name, tag in cls.TAGS.items()
+        }
+        versions = {
+            tag.removeprefix(VERSION_TAG): None if value == "None" else int(value)
+            for tag, value in tags.items()
+            if tag.startswith(VERSION_TAG)
+        }
+        window = TrainingWindow(*_days(tags["features.train_days"]), *_days(tags["features.holdout_days"]))
+        return cls(input_versions=versions, window=window, **scalars)
+
+    def log_inputs(self, lake: LakeStorage) -> None:
+        """Record each Delta table the training read, at its version, as an input of the active run."""
+        for table, version in self.input_versions.items():
+            source = DeltaDatasetSource(path=lake.uri(table), delta_table_version=version)
+            mlflow.log_input(MetaDataset(source, name=table, digest=f"v{version}"), context="training")
+
+
+def model_lineage(tracking: MlflowTracking, version: str) -> ModelLineage:
+    """The lineage of a registered version."""
+    return ModelLineage.from_tags(version_tags(tracking, version))
+
+
+def version_tags(tracking: MlflowTracking, version: str) -> dict[str, str]:
+    """Every tag of a registered version: its lineage, holdout metrics and gate decision."""
     return dict(sorted(tracking.client().get_model_version(tracking.model_name, str(version)).tags.items()))
 
 
 def models_trained_on(tracking: MlflowTracking, table: str, table_version: int) -> list[str]:
     """The registered versions whose training read ``table`` at ``table_version``."""
-    versions = tracking.client().search_model_versions(f"name='{tracking.model_name}'")
     return sorted(
-        (str(v.version) for v in versions if v.tags.get(f"{VERSION_TAG}{table}") == str(table_version)),
+        (v for v, versions in _input_versions(tracking).items() if versions.get(table) == table_version),
         key=int,
     )
 
@@ -37,11 +113,17 @@ def models_trained_on(tracking: MlflowTracking, table: str, table_version: int) 
 def protected_versions(tracking: MlflowTracking, table: str) -> dict[int, list[str]]:
     """Table versions that registered models depend on, each with the model versions that need it."""
     found: dict[int, list[str]] = {}
-    for version in tracking.client().search_model_versions(f"name='{tracking.model_name}'"):
-        recorded = version.tags.get(f"{VERSION_TAG}{table}")
-        if recorded not in (None, "None"):
-            found.setdefault(int(recorded), []).append(str(version.version))
+    for model_version, versions in _input_versions(tracking).items():
+        if versions.get(table) is not None:
+            found.setdefault(versions[table], []).append(model_version)
     return found
+
+
+def _input_versions(tracking: MlflowTracking) -> dict[str, dict[str, int | None]]:
+    return {
+        str(v.version): ModelLineage.from_tags(v.tags).input_versions
+        for v in tracking.client().search_model_versions(f"name='{tracking.model_name}'")
+    }
 
 
 class VacuumRefused(RuntimeError):
@@ -70,71 +152,8 @@ def safe_vacuum(
             raise VacuumRefused(
                 f"vacuum of {table} would delete {len(lost)} file(s) of version {version}, which "
                 f"{tracking.model_name} version(s) {', '.join(sorted(models, key=int))} were trained on; "
-                "keep them "
-                "(a longer --retain-hours) or retire those models first"
+                "keep them (a longer --retain-hours) or retire those models first"
             )
     if dry_run:
         return sorted(doomed)
     return current.vacuum(retention_hours=retention_hours, dry_run=False, enforce_retention_duration=False)
-
-
-@dataclass(frozen=True)
-class Reproduction:
-    version: str
-    window: TrainingWindow
-    hash_recorded: str
-    hash_rebuilt: str
-    holdout_rows: int
-    max_difference: float
-
-    @property
-    def identical(self) -> bool:
-        return self.hash_recorded == self.hash_rebuilt and self.max_difference == 0.0
-
-
-def _days(text: str) -> tuple[date, date]:
-    first, last = text.split("..")
-    return date.fromisoformat(first), date.fromisoformat(last)
-
-
-def reproduce(tracking: MlflowTracking, lake: LakeStorage, version: str) -> Reproduction:
-    """Rebuild a version's training set from silver at the recorded Delta versions (time travel),
-    retrain with its recorded parameters and compare its holdout predictions with the registered model's."""
-    tags = model_lineage(tracking, version)
-    model_version = tracking.client().get_model_version(tracking.model_name, str(version))
-    params = tracking.client().get_run(model_version.run_id).data.params
-    train_days, holdout_days = _days(tags["features.train_days"]), _days(tags["features.holdout_days"])
-    window = TrainingWindow(*train_days, *holdout_days)
-
-    def at_version(table: str) -> pl.LazyFrame:
-        return lake.scan(table, version=int(tags[f"{VERSION_TAG}{table}"]))
-
-    start = window.train_start - timedelta(days=HISTORY_LOOKBACK_DAYS)
-    history = with_outcomes(
-        at_version("silver/flights").filter(pl.col("flight_date").is_between(start, window.holdout_end))
-    )
-    features = flight_features(
-        history.filter(pl.col("flight_date").is_between(window.train_start, window.holdout_end)),
-        history,
-        at_version("silver/weather"),
-        at_version("silver/planes"),
-        airport_zones(at_version("silver/airports").collect()),
-    ).collect()
-    train, holdout = split(features, window, int(tags.get(TRAIN_EVERY_TAG, "1")))
-    model = build_pipeline(
-        learning_rate=float(params["learning_rate"]),
-        max_iter=int(params["max_iter"]),
-        max_leaf_nodes=int(params["max_leaf_nodes"]),
-        l2_regularization=float(params["l2_regularization"]),
-    )
-    model.fit(model_input(train), train[LABEL].to_numpy())
-    rebuilt = scores_of(model, holdout)
-    registered = scores_of(registry.load_model(tracking, version), holdout)
-    return Reproduction(
-        version=str(version),
-        window=window,
-        hash_recorded=tags["features.content_hash"],
-        hash_rebuilt=content_hash(pl.concat([train, holdout])),  # rechunk=False: no copy
-        holdout_rows=holdout.height,
-        max_difference=float(np.max(np.abs(rebuilt - registered))) if len(rebuilt) else 0.0,
-    )

@@ -5,8 +5,10 @@ from __future__ import annotations
 import base64
 import io
 import subprocess
+from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import mlflow
 import pandas as pd
@@ -14,7 +16,10 @@ from mlflow.models import infer_signature
 from PIL import Image
 from sklearn.pipeline import Pipeline
 
-from lakehouse.resources import MlflowTracking
+from lakehouse.resources import LakeStorage, MlflowTracking
+
+if TYPE_CHECKING:
+    from lakehouse.ml.lineage import ModelLineage
 
 # skops refuses to load these unless told: they are scikit-learn's own types of a histogram
 # gradient-boosting model and its input validation, written by this project, never by a stranger.
@@ -71,3 +76,54 @@ def log_png(name: str, png: bytes) -> None:
 
 def png_markdown(title: str, png: bytes) -> str:
     return f"![{title}](data:image/png;base64,{base64.b64encode(png).decode()})"
+
+
+@dataclass(frozen=True)
+class Registered:
+    version: str
+    run_id: str
+    model_uri: str
+
+
+def register(
+    tracking: MlflowTracking,
+    model: Pipeline,
+    example: pd.DataFrame,
+    lineage: ModelLineage,
+    params: dict,
+    metrics: dict[str, float],
+    baseline: dict[str, float],
+    plots: dict[str, bytes],
+    lake: LakeStorage,
+) -> Registered:
+    """Log a trained model in a new MLflow run (parameters, metrics, plots, its Delta inputs as datasets)
+    and register it as a new version of the model, tagged with its lineage and holdout metrics."""
+    tags = lineage.to_tags()
+    with (
+        tracking.activated() as experiment_id,
+        mlflow.start_run(
+            experiment_id=experiment_id, run_name=f"dagster-{lineage.dagster_run_id[:8]}", tags=tags
+        ) as run,
+    ):
+        mlflow.log_params(params)
+        mlflow.log_metrics(
+            {f"holdout_{k}": v for k, v in metrics.items()}
+            | {f"baseline_{k}": v for k, v in baseline.items()}
+        )
+        lineage.log_inputs(lake)
+        for name, png in plots.items():
+            log_png(name, png)
+        info = log_model(model, example, tracking.model_name)
+    version = str(info.registered_model_version)
+    client = tracking.client()
+    for name, value in tags.items():
+        client.set_model_version_tag(tracking.model_name, version, name, value)
+    for name, value in metrics.items():
+        client.set_model_version_tag(tracking.model_name, version, f"holdout_{name}", f"{value:.6f}")
+    return Registered(version, run.info.run_id, info.model_uri)
+
+
+def run_url(tracking: MlflowTracking, run_id: str, ui: str) -> str:
+    """The address of a run in the MLflow UI at ``ui`` (``make dev`` starts one)."""
+    experiment = tracking.client().get_run(run_id).info.experiment_id
+    return f"{ui.rstrip('/')}/#/experiments/{experiment}/runs/{run_id}"

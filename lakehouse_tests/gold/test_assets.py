@@ -162,6 +162,7 @@ def test_rebuilding_a_day_replaces_only_its_rows(built, resources):
         assert again.sort("flight_id").equals(tables[table].sort("flight_id")), table
 
 
+@pytest.mark.slow
 def test_a_warehouse_held_by_another_process_fails_fast_and_names_it(tmp_path):
     database = tmp_path / "warehouse.duckdb"
     duckdb.connect(str(database)).close()

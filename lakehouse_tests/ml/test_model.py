@@ -1,6 +1,8 @@
 """The model lifecycle against a real MLflow store and real Delta and DuckDB under a temporary folder:
 training on a small slice, the champion gate in both directions, batch predictions."""
 
+import json
+from dataclasses import dataclass
 from datetime import date
 
 import dagster as dg
@@ -8,15 +10,27 @@ import numpy as np
 import polars as pl
 import pytest
 
-from lakehouse.lib.model import scores_of
-from lakehouse.ml import assets as ml
-from lakehouse.ml import checks as ml_checks
-from lakehouse.ml import registry
-from lakehouse.ml.assets import decide
-from lakehouse.ml.lineage import VacuumRefused, model_lineage, models_trained_on, reproduce, safe_vacuum
+from lakehouse import catalog
+from lakehouse.defs.ml import checks as ml_checks
+from lakehouse.defs.ml.delay_model import delay_model
+from lakehouse.defs.ml.monitoring import monitoring
+from lakehouse.defs.ml.promotions import promotions as promotions_asset
+from lakehouse.lib.model import model_input, scores_of
+from lakehouse.ml import registry, training
+from lakehouse.ml.gate import decide
+from lakehouse.ml.lineage import (
+    VacuumRefused,
+    model_lineage,
+    models_trained_on,
+    safe_vacuum,
+    version_tags,
+)
+from lakehouse.ml.training import reproduce
+from lakehouse.reads import count_features, read_features
+from lakehouse.resources import MlflowTracking
 from lakehouse.sources.replay import replay
 from lakehouse_tests.conftest import resources_at
-from lakehouse_tests.pipeline import GOLD_ASSETS, INGEST_ASSETS, materialize
+from lakehouse_tests.pipeline import GOLD_ASSETS, INGEST_ASSETS, assets_of, materialize
 
 FIRST, LAST = date(2013, 1, 1), date(2013, 1, 5)
 # Train on 1 to 4 January, hold out 5 January. On so little data simpler models score better, which gives
@@ -42,7 +56,7 @@ def stores(tmp_path_factory):
 def train(stores, config: dict, **kwargs) -> dg.ExecuteInProcessResult:
     resources, instance = stores
     return dg.materialize(
-        [ml.delay_model, ml.promotions],
+        [delay_model, promotions_asset],
         resources=resources,
         instance=instance,
         run_config={"ops": {"ml__delay_model": {"config": SMALL | config}}},
@@ -51,7 +65,7 @@ def train(stores, config: dict, **kwargs) -> dg.ExecuteInProcessResult:
 
 
 def promotions(stores) -> pl.DataFrame:
-    return stores[0]["lake"].scan("ml/promotions").sort("model_version").collect()
+    return stores[0]["lake"].scan(catalog.PROMOTIONS.path).sort("model_version").collect()
 
 
 def metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:
@@ -63,6 +77,51 @@ def metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:
     return {k: v.value for k, v in event.materialization.metadata.items()}
 
 
+@dataclass
+class Lifecycle:
+    """The model's life on the five days, run once in this order; each test reads what it needs."""
+
+    first: dg.ExecuteInProcessResult
+    again: dg.ExecuteInProcessResult
+    worse: dg.ExecuteInProcessResult
+    better: dg.ExecuteInProcessResult
+    below_baseline: dg.ExecuteInProcessResult
+    promotions_after_first: pl.DataFrame
+    promotions_after_again: pl.DataFrame
+    versions_after_again: int
+    champion_after: dict[str, str]
+    flights_version: int
+
+
+@pytest.fixture(scope="module")
+def lifecycle(stores) -> Lifecycle:
+    resources, _ = stores
+    champion_after = {}
+    first = train(stores, CHAMPION)
+    after_first = promotions(stores)
+    again = train(stores, CHAMPION)
+    after_again = promotions(stores)
+    versions = len(resources["mlflow"].client().search_model_versions("name='flight_delay'"))
+    worse = train(stores, WORSE)
+    champion_after["worse"] = str(resources["mlflow"].champion().version)
+    better = train(stores, BETTER)
+    champion_after["better"] = str(resources["mlflow"].champion().version)
+    below = train(stores, BELOW_BASELINE, raise_on_error=False)
+    champion_after["below_baseline"] = str(resources["mlflow"].champion().version)
+    return Lifecycle(
+        first,
+        again,
+        worse,
+        better,
+        below,
+        after_first,
+        after_again,
+        versions,
+        champion_after,
+        resources["lake"].version(catalog.SILVER_FLIGHTS.path),
+    )
+
+
 def test_the_gate_rule_in_both_directions():
     assert decide(0.70, 0.60, None, 0.0)[0]
     assert not decide(0.55, 0.60, None, 0.0)[0]
@@ -71,94 +130,109 @@ def test_the_gate_rule_in_both_directions():
     assert decide(0.749, 0.6, 0.75, 0.002)[0]
 
 
-def test_training_registers_a_model_with_lineage_and_the_first_becomes_champion(stores):
+def test_training_registers_a_model_with_lineage_and_the_first_becomes_champion(stores, lifecycle):
     resources, _ = stores
-    result = train(stores, CHAMPION)
+    result = lifecycle.first
     assert result.success
     model = metadata(result, "ml/delay_model")
     assert model["window"] == "train 2013-01-01..2013-01-04, holdout 2013-01-05..2013-01-05"
     assert model["holdout_roc_auc"] > model["baseline_roc_auc"]
     version = model["model_version"]
+    assert version == "1"
     tags = resources["mlflow"].client().get_model_version("flight_delay", version).tags
-    assert tags["delta_version.silver/flights"] == str(resources["lake"].version("silver/flights"))
+    assert tags["delta_version.silver/flights"] == str(lifecycle.flights_version)
     assert int(tags["features.train_rows"]) == model["train_rows"] > 3000
     assert len(tags["features.content_hash"]) == 64
     assert tags["dagster.run_id"] == result.run_id
     assert tags["gate.decision"] == "promoted"
     plots = {a.path for a in resources["mlflow"].client().list_artifacts(model["mlflow_run_id"], "plots")}
     assert plots == {"plots/roc.png", "plots/calibration.png", "plots/importance.png"}
-    assert str(resources["mlflow"].champion().version) == version
-    decision = promotions(stores).row(0, named=True)
+    assert {"roc", "calibration", "importance"} <= set(model)
+    decision = lifecycle.promotions_after_first.row(0, named=True)
     assert decision["promoted"] and decision["model_version"] == int(version)
     assert "first model" in decision["reason"]
 
 
-def test_training_again_on_the_same_rows_changes_nothing(stores):
+def test_the_mlflow_run_lists_each_input_table_at_its_delta_version(stores, lifecycle):
     resources, _ = stores
-    before = promotions(stores)
-    again = train(stores, CHAMPION)
+    run_id = metadata(lifecycle.first, "ml/delay_model")["mlflow_run_id"]
+    inputs = resources["mlflow"].client().get_run(run_id).inputs.dataset_inputs
+    recorded = {i.dataset.name: i.dataset for i in inputs}
+    assert set(recorded) == {t.path for t in catalog.FLIGHT_FEATURES.upstream}
+    for table, dataset in recorded.items():
+        version = resources["mlflow"].client().get_run(run_id).data.tags[f"delta_version.{table}"]
+        source = json.loads(dataset.source)
+        assert dataset.source_type == "delta_table" and dataset.digest == f"v{version}"
+        assert source["path"] == resources["lake"].uri(table)
+        # MLflow's Delta source leaves a version 0 out of its JSON.
+        assert source.get("delta_table_version", 0) == int(version)
+    assert {tag.value for i in inputs for tag in i.tags} == {"training"}
+
+
+def test_training_again_on_the_same_rows_changes_nothing(lifecycle):
+    again = lifecycle.again
     assert again.success
     model = metadata(again, "ml/delay_model")
     assert model["model_version"] == "1" and model["reused"] is True
     assert metadata(again, "ml/promotions")["reason"] == "already the champion"
-    assert promotions(stores).equals(before)
-    assert len(resources["mlflow"].client().search_model_versions("name='flight_delay'")) == 1
+    assert lifecycle.promotions_after_again.equals(lifecycle.promotions_after_first)
+    assert lifecycle.versions_after_again == 1
 
 
-def test_a_worse_challenger_is_not_promoted_and_a_better_one_is(stores):
+def test_a_worse_challenger_is_not_promoted_and_a_better_one_is(stores, lifecycle):
     resources, _ = stores
-    champion = str(resources["mlflow"].champion().version)
-    worse = train(stores, WORSE)
-    worse_version = metadata(worse, "ml/delay_model")["model_version"]
+    worse_version = metadata(lifecycle.worse, "ml/delay_model")["model_version"]
     rejected = promotions(stores).filter(pl.col("model_version") == int(worse_version)).row(0, named=True)
     assert rejected["baseline_roc_auc"] < rejected["candidate_roc_auc"] < rejected["champion_roc_auc"]
-    assert not rejected["promoted"] and rejected["previous_champion"] == int(champion)
-    assert str(resources["mlflow"].champion().version) == champion
+    assert not rejected["promoted"] and rejected["previous_champion"] == 1
+    assert lifecycle.champion_after["worse"] == "1"
     tags = resources["mlflow"].client().get_model_version("flight_delay", worse_version).tags
     assert tags["gate.decision"] == "rejected" and "champion's" in tags["gate.reason"]
 
-    better = train(stores, BETTER)
-    better_version = metadata(better, "ml/delay_model")["model_version"]
+    better_version = metadata(lifecycle.better, "ml/delay_model")["model_version"]
     accepted = promotions(stores).filter(pl.col("model_version") == int(better_version)).row(0, named=True)
     assert accepted["candidate_roc_auc"] > accepted["champion_roc_auc"]
-    assert accepted["promoted"] and accepted["previous_champion"] == int(champion)
-    assert str(resources["mlflow"].champion().version) == better_version
+    assert accepted["promoted"] and accepted["previous_champion"] == 1
+    assert lifecycle.champion_after["better"] == better_version
     assert promotions(stores)["model_version"].to_list() == [1, 2, 3]  # every decision kept, once
 
 
-def test_a_model_that_fails_its_blocking_check_never_reaches_the_gate(stores):
-    resources, _ = stores
-    champion = str(resources["mlflow"].champion().version)
-    result = train(stores, BELOW_BASELINE, raise_on_error=False)
+def test_a_model_that_fails_its_blocking_check_never_reaches_the_gate(stores, lifecycle):
+    result = lifecycle.below_baseline
     assert not result.success
     [check] = result.get_asset_check_evaluations()
     assert check.check_name == "beats_baseline" and not check.passed
     assert metadata(result, "ml/delay_model")["model_version"] == "4"  # registered, but never judged
     assert 4 not in promotions(stores)["model_version"].to_list()
-    assert str(resources["mlflow"].champion().version) == champion
+    assert lifecycle.champion_after["below_baseline"] == lifecycle.champion_after["better"]
 
 
-def test_predictions_come_from_the_champion_and_match_the_registered_model(stores):
+def predict(stores, day: date) -> dg.ExecuteInProcessResult:
     resources, instance = stores
-    result = dg.materialize(
-        [ml.predictions], resources=resources, instance=instance, partition_key="2013-01-05"
+    return dg.materialize(
+        assets_of(catalog.PREDICTIONS), resources=resources, instance=instance, partition_key=day.isoformat()
     )
-    assert result.success
-    scored = resources["lake"].scan("ml/predictions").collect()
+
+
+def test_predictions_come_from_the_champion_and_match_the_registered_model(stores, lifecycle):
+    resources, _ = stores
+    assert predict(stores, LAST).success
+    scored = resources["lake"].scan(catalog.PREDICTIONS.path).collect()
     champion = resources["mlflow"].champion()
-    features = ml.read_features(resources["warehouse"], LAST, LAST)
+    features = read_features(resources["warehouse"], LAST, LAST)
     assert scored.height == features.height > 0
     assert scored["model_version"].unique().to_list() == [int(champion.version)]
     assert scored["probability_late"].is_between(0, 1).all()
     model = registry.load_model(resources["mlflow"], champion.version)
-    expected = model.predict_proba(ml.model_input(features))[:, 1]
+    expected = model.predict_proba(model_input(features))[:, 1]
     assert scored.sort("flight_id")["probability_late"].to_list() == pytest.approx(list(expected))
 
 
-def test_monitoring_measures_drift_and_realized_quality_of_the_champion(stores):
+def test_monitoring_measures_drift_and_realized_quality_of_the_champion(stores, lifecycle):
     resources, instance = stores
+    assert predict(stores, LAST).success
     result = dg.materialize(
-        [ml.monitoring],
+        [monitoring],
         resources=resources,
         instance=instance,
         run_config={"ops": {"ml__monitoring": {"config": {"window_days": 1}}}},
@@ -175,12 +249,10 @@ def test_monitoring_measures_drift_and_realized_quality_of_the_champion(stores):
 
 def test_drift_beyond_the_threshold_fails_and_names_the_features():
     drift = pl.DataFrame({"feature": ["weather_temp", "carrier", "month"], "psi": [0.6, 0.15, 0.01]})
-    result = ml_checks.feature_drift(
-        dg.AssetKey(["ml", "monitoring"]), drift, warn_above=0.1, fail_above=0.25
-    )
+    result = ml_checks.feature_drift(catalog.MONITORING, drift, warn_above=0.1, fail_above=0.25)
     assert not result.passed and result.severity == dg.AssetCheckSeverity.ERROR
     assert "weather_temp" in result.description and "carrier" not in result.description
-    mild = ml_checks.feature_drift(dg.AssetKey(["ml", "monitoring"]), drift.tail(2), 0.1, 0.25)
+    mild = ml_checks.feature_drift(catalog.MONITORING, drift.tail(2), 0.1, 0.25)
     assert not mild.passed and mild.severity == dg.AssetCheckSeverity.WARN
 
 
@@ -188,7 +260,7 @@ def test_a_window_whose_feature_is_empty_is_refused_by_name(stores):
     resources, instance = stores
     with pytest.raises(ValueError, match=r"route_late_rate_28d.*have no values in the training days"):
         dg.materialize(
-            [ml.delay_model],
+            [delay_model],
             resources=resources,
             instance=instance,
             run_config={
@@ -203,24 +275,26 @@ def test_a_malformed_training_day_is_an_error_naming_the_field(stores):
     resources, instance = stores
     with pytest.raises(ValueError, match="holdout_start='Dec 1' is not a date"):
         dg.materialize(
-            [ml.delay_model],
+            [delay_model],
             resources=resources,
             instance=instance,
             run_config={"ops": {"ml__delay_model": {"config": {"holdout_start": "Dec 1"}}}},
         )
 
 
-def test_lineage_runs_both_ways(stores):
+def test_lineage_runs_both_ways(stores, lifecycle):
     resources, _ = stores
-    flights_version = resources["lake"].version("silver/flights")
-    assert models_trained_on(resources["mlflow"], "silver/flights", flights_version) == ["1", "2", "3", "4"]
-    assert models_trained_on(resources["mlflow"], "silver/flights", flights_version + 99) == []
-    tags = model_lineage(resources["mlflow"], "1")
-    assert tags["features.train_days"] == "2013-01-01..2013-01-04"
-    assert tags["dagster.asset"] == "ml/delay_model" and tags["dagster.code_version"] == "2"
+    flights, flights_version = catalog.SILVER_FLIGHTS.path, lifecycle.flights_version
+    assert models_trained_on(resources["mlflow"], flights, flights_version) == ["1", "2", "3", "4"]
+    assert models_trained_on(resources["mlflow"], flights, flights_version + 99) == []
+    lineage = model_lineage(resources["mlflow"], "1")
+    assert (lineage.window.train_start, lineage.window.train_end) == (FIRST, date(2013, 1, 4))
+    assert lineage.dagster_asset == catalog.DELAY_MODEL.path and lineage.code_version == "2"
+    assert lineage.input_versions[catalog.SILVER_FLIGHTS.path] == flights_version
+    assert version_tags(resources["mlflow"], "1")["features.train_days"] == "2013-01-01..2013-01-04"
 
 
-def test_reproduce_rebuilds_the_training_set_and_the_same_predictions_from_time_travel(stores):
+def test_reproduce_rebuilds_the_training_set_and_the_same_predictions_from_time_travel(stores, lifecycle):
     resources, _ = stores
     # Rewrite the silver days the model read: the table moves on, the model must still be reproduced.
     assert materialize(INGEST_ASSETS, resources, FIRST, LAST).success
@@ -229,54 +303,62 @@ def test_reproduce_rebuilds_the_training_set_and_the_same_predictions_from_time_
     assert result.max_difference == 0.0 and result.identical
 
 
-def test_vacuum_refuses_to_delete_what_a_registered_model_needs(stores):
+def test_vacuum_refuses_to_delete_what_a_registered_model_needs(stores, lifecycle):
     resources, _ = stores
     lake, tracking = resources["lake"], resources["mlflow"]
+    # Rewrite the silver days the models read: their table versions are no longer the current one.
+    assert materialize(INGEST_ASSETS, resources, FIRST, LAST).success
     with pytest.raises(VacuumRefused, match=r"silver/flights .* version\(s\) 1, 2, 3, 4 were trained on"):
-        safe_vacuum(lake, tracking, "silver/flights", retention_hours=0, dry_run=True)
-    assert lake.table(
-        "silver/flights", version=int(model_lineage(tracking, "1")["delta_version.silver/flights"])
-    )
+        safe_vacuum(lake, tracking, catalog.SILVER_FLIGHTS.path, retention_hours=0, dry_run=True)
+    flights = catalog.SILVER_FLIGHTS.path
+    assert lake.table(flights, version=model_lineage(tracking, "1").input_versions[flights])
     # No model read bronze at a particular version: its old files may go.
-    deleted = safe_vacuum(lake, tracking, "bronze/flights", retention_hours=0, dry_run=False)
+    deleted = safe_vacuum(lake, tracking, catalog.BRONZE_FLIGHTS.path, retention_hours=0, dry_run=False)
     assert isinstance(deleted, list)
 
 
 def test_a_capped_training_set_takes_every_kth_flight_and_is_reproduced(stores):
     resources, instance = stores
     warehouse = resources["warehouse"]
+    # A model of its own name: the lifecycle's versions stay the lifecycle's.
+    tracking = resources["mlflow"]
+    capped = MlflowTracking(
+        tracking_uri=tracking.tracking_uri,
+        artifact_location=tracking.artifact_location,
+        model_name="flight_delay_capped",
+    )
     result = dg.materialize(
-        [ml.delay_model],
-        resources=resources,
+        [delay_model],
+        resources=resources | {"mlflow": capped},
         instance=instance,
         run_config={"ops": {"ml__delay_model": {"config": SMALL | CHAMPION | {"max_train_rows": 1000}}}},
     )
     assert result.success
     model = metadata(result, "ml/delay_model")
-    available = ml.count_features(warehouse, FIRST, date(2013, 1, 4))
+    available = count_features(warehouse, FIRST, date(2013, 1, 4))
     every = -(-available // 1000)
     assert model["train_rows_available"] == available and model["train_every"] == every > 1
     # DuckDB's choice is Polars' gather_every over the same rows in flight_id order, and fits the cap.
-    everything = ml.read_features(warehouse, FIRST, date(2013, 1, 4))
-    thinned = ml.read_features(warehouse, FIRST, date(2013, 1, 4), every)
+    everything = read_features(warehouse, FIRST, date(2013, 1, 4))
+    thinned = read_features(warehouse, FIRST, date(2013, 1, 4), every)
     assert thinned.equals(everything.sort("flight_id").gather_every(every))
     assert model["train_rows"] == thinned.height <= 1000
-    reproduced = reproduce(resources["mlflow"], resources["lake"], model["model_version"])
+    reproduced = reproduce(capped, resources["lake"], model["model_version"])
     assert reproduced.identical
 
 
 def test_the_content_hash_is_the_whole_csvs_whatever_the_slice(stores):
-    features = ml.read_features(stores[0]["warehouse"], FIRST, FIRST)
-    whole = ml.content_hash(features, rows_per_slice=features.height)
-    assert ml.content_hash(features, rows_per_slice=7) == whole
-    assert ml.content_hash(features.reverse(), rows_per_slice=100) == whole
-    assert ml.content_hash(features.head(features.height - 1)) != whole
+    features = read_features(stores[0]["warehouse"], FIRST, FIRST)
+    whole = training.content_hash(features, rows_per_slice=features.height)
+    assert training.content_hash(features, rows_per_slice=7) == whole
+    assert training.content_hash(features.reverse(), rows_per_slice=100) == whole
+    assert training.content_hash(features.head(features.height - 1)) != whole
 
 
-def test_scores_by_slice_are_the_scores_of_the_whole(stores):
+def test_scores_by_slice_are_the_scores_of_the_whole(stores, lifecycle):
     resources, _ = stores
     model = registry.load_model(resources["mlflow"], "1")
-    features = ml.read_features(resources["warehouse"], LAST, LAST)
-    whole = model.predict_proba(ml.model_input(features))[:, 1]
+    features = read_features(resources["warehouse"], LAST, LAST)
+    whole = model.predict_proba(model_input(features))[:, 1]
     assert np.array_equal(scores_of(model, features, rows=7), whole)
     assert scores_of(model, features.head(0)).shape == (0,)

@@ -42,6 +42,7 @@ def clean_run(landed_once: Path, tmp_path_factory: pytest.TempPathFactory) -> di
     return fingerprint(resources, ignore=LINEAGE_COLUMNS)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("point", POINTS)
 def test_a_run_killed_mid_write_recovers_to_the_clean_tables(landed: Path, clean_run: dict, point: str):
     child = subprocess.run(

@@ -10,11 +10,10 @@ import duckdb
 import polars as pl
 import pytest
 
-from lakehouse.gold import assets as gold
-from lakehouse.ml import assets as ml
+from lakehouse.catalog import DELAY_MODEL, FLIGHT_FEATURES, PROMOTIONS
 from lakehouse.sources.replay import flights_path, replay
 from lakehouse_tests.conftest import resources_at
-from lakehouse_tests.pipeline import GOLD_ASSETS, INGEST_ASSETS, check_result, ingest, materialize
+from lakehouse_tests.pipeline import GOLD_ASSETS, INGEST_ASSETS, assets_of, check_result, ingest, materialize
 
 FIRST, JAN3, LAST = date(2013, 1, 1), date(2013, 1, 3), date(2013, 1, 5)
 # Train on 1 to 4 January and hold out 5 January, as the model tests do.
@@ -35,7 +34,7 @@ def stores(tmp_path_factory: pytest.TempPathFactory):
 
 def train(resources: dict, instance: dg.DagsterInstance, **kwargs) -> dg.ExecuteInProcessResult:
     return dg.materialize(
-        [ml.delay_model, ml.promotions],
+        assets_of(DELAY_MODEL, PROMOTIONS),
         resources=resources,
         instance=instance,
         run_config={"ops": {"ml__delay_model": {"config": TRAINING}}},
@@ -60,7 +59,7 @@ def test_a_challenger_trained_on_corrupted_labels_is_never_promoted(stores):
     [model] = [
         e.materialization.metadata
         for e in result.get_asset_materialization_events()
-        if e.materialization.asset_key == ml.delay_model.key
+        if e.materialization.asset_key == DELAY_MODEL.key
     ]
     corrupted = model["model_version"].value
     assert corrupted != champion and model["holdout_roc_auc"].value < 0.5  # it learned the labels' opposite
@@ -81,7 +80,7 @@ def test_a_failed_blocking_check_upstream_stops_training(stores):
     assert ingest(resources, JAN3).success
 
     result = dg.materialize(
-        [gold.flight_features_table, ml.delay_model, ml.promotions],
+        assets_of(FLIGHT_FEATURES, DELAY_MODEL, PROMOTIONS),
         resources=resources,
         instance=instance,
         run_config={"ops": {"ml__delay_model": {"config": TRAINING}}},
@@ -92,6 +91,6 @@ def test_a_failed_blocking_check_upstream_stops_training(stores):
     assert not label_rate.passed and "2013-01-03 (1.000)" in label_rate.description
     assert not result.success
     materialized = {e.materialization.asset_key for e in result.get_asset_materialization_events()}
-    assert ml.delay_model.key not in materialized and ml.promotions.key not in materialized
+    assert DELAY_MODEL.key not in materialized and PROMOTIONS.key not in materialized
     assert registered(resources) == versions
     assert str(resources["mlflow"].champion().version) == champion

@@ -6,7 +6,7 @@ import dagster as dg
 import polars as pl
 
 from lakehouse import quality as checks
-from lakehouse.silver.schemas import SilverAirlines
+from lakehouse.lib.schemas import SilverAirlines
 
 KEY = dg.AssetKey(["silver", "test"])
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

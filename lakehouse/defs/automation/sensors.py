@@ -10,18 +10,14 @@ from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
-from lakehouse.jobs import ingest_job, retrain_job
+from lakehouse import catalog
+from lakehouse.catalog import FAILED_RUNS, FLIGHT_FEATURES, MONITORING
+from lakehouse.defs.automation.schedules import materialized_days
 from lakehouse.lib.files import sha256
+from lakehouse.ml.lineage import ModelLineage
 from lakehouse.partitions import daily_partitions
 from lakehouse.resources import MlflowTracking, SourceSystems
-from lakehouse.settings import current, load_settings
-
-LANDING_FOLDERS = {"flights": ".csv", "weather": ".jsonl"}
-FEATURES = dg.AssetKey(["gold", "flight_features"])
-MONITORING = dg.AssetKey(["ml", "monitoring"])
-FEATURE_BLOCKING_CHECKS = ["schema", "unique_keys", "matches_silver", "label_rate"]
-MONITORING_CHECKS = ["feature_drift", "prediction_decay"]
-FAILED_RUNS = dg.AssetKey(["ops", "failed_runs"])
+from lakehouse.settings import Settings, current
 
 
 def landed_day(path: str) -> date | None:
@@ -44,10 +40,14 @@ def contiguous_ranges(days: list[date]) -> list[tuple[date, date]]:
     return ranges
 
 
-def build_landing_sensor(minimum_interval_seconds: int = 30) -> dg.SensorDefinition:
+def build_landing_sensor(
+    partitions: dg.DailyPartitionsDefinition, minimum_interval_seconds: int = 30
+) -> dg.SensorDefinition:
+    feeds = [table.feed for table in catalog.layer("sources") if table.feed is not None]
+
     @dg.sensor(
         name="landing_sensor",
-        job=ingest_job,
+        job_name="ingest_job",
         minimum_interval_seconds=minimum_interval_seconds,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Requests an ingestion run (bronze and silver) for every newly landed or re-delivered "
@@ -59,13 +59,13 @@ def build_landing_sensor(minimum_interval_seconds: int = 30) -> dg.SensorDefinit
         seen: dict[str, list] = json.loads(context.cursor) if context.cursor else {}
         first, last = (
             date.fromisoformat(k)
-            for k in (daily_partitions.get_first_partition_key(), daily_partitions.get_last_partition_key())
+            for k in (partitions.get_first_partition_key(), partitions.get_last_partition_key())
         )
         current: dict[str, list] = {}
         changed: set[date] = set()
         ignored = []
-        for folder, suffix in LANDING_FOLDERS.items():
-            for file in landing.list(folder, suffix):
+        for feed in feeds:
+            for file in landing.list(feed.folder, feed.suffix):
                 day = landed_day(file.path)
                 if day is None or not first <= day <= last:
                     ignored.append(file.path)
@@ -126,7 +126,7 @@ def retrain_decision(
     """Whether to retrain now, and why (or why not)."""
     if failed_blocking:
         return RetrainDecision(
-            False, f"gold/flight_features failed blocking check(s) {', '.join(failed_blocking)}"
+            False, f"{FLIGHT_FEATURES.path} failed blocking check(s) {', '.join(failed_blocking)}"
         )
     if last_request and now - last_request < cooldown:
         return RetrainDecision(
@@ -150,17 +150,17 @@ def retrain_decision(
     )
 
 
-def _failed_checks(instance: dg.DagsterInstance, asset: dg.AssetKey, names: list[str]) -> list[str]:
-    failed = []
-    for name in names:
-        record = instance.get_latest_asset_check_evaluation_record(dg.AssetCheckKey(asset, name))
-        evaluation = record.event.asset_check_evaluation if record and record.event else None
-        if evaluation is not None and not evaluation.passed:
-            failed.append(name)
-    return failed
+def failed_checks(instance: dg.DagsterInstance, key: dg.AssetKey, field: str) -> list[str]:
+    """The checks the latest materialization of ``key`` recorded as failed in its ``field`` metadata."""
+    event = instance.get_latest_materialization_event(key)
+    materialization = event.asset_materialization if event else None
+    if materialization is None or field not in materialization.metadata:
+        return []
+    return list(materialization.metadata[field].value)
 
 
 def build_retrain_sensor(
+    partitions: dg.DailyPartitionsDefinition,
     min_new_days: int = 7,
     cooldown: timedelta = timedelta(hours=6),
     first_model_days: int = 42,
@@ -168,7 +168,7 @@ def build_retrain_sensor(
 ) -> dg.SensorDefinition:
     @dg.sensor(
         name="retrain_sensor",
-        job=retrain_job,
+        job_name="retrain_job",
         minimum_interval_seconds=minimum_interval_seconds,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Requests training and the champion gate when {min_new_days}+ new days of features have "
@@ -178,17 +178,17 @@ def build_retrain_sensor(
     def retrain_sensor(context: dg.SensorEvaluationContext, mlflow: MlflowTracking):
         instance = context.instance
         champion = mlflow.champion()
-        champion_last_day = (
-            date.fromisoformat(champion.tags["features.holdout_days"].split("..")[1]) if champion else None
-        )
-        feature_days = {date.fromisoformat(k) for k in instance.get_materialized_partitions(FEATURES)}
+        champion_last_day = ModelLineage.from_tags(champion.tags).window.holdout_end if champion else None
+        feature_days = {
+            date.fromisoformat(day) for day in materialized_days(instance, FLIGHT_FEATURES.key, partitions)
+        }
         last_request = datetime.fromisoformat(context.cursor) if context.cursor else None
         now = datetime.now(UTC)
         decision = retrain_decision(
             champion_last_day,
             feature_days,
-            _failed_checks(instance, MONITORING, MONITORING_CHECKS),
-            _failed_checks(instance, FEATURES, FEATURE_BLOCKING_CHECKS),
+            failed_checks(instance, MONITORING.key, "failed_checks"),
+            failed_checks(instance, FLIGHT_FEATURES.key, "failed_blocking_checks"),
             last_request,
             now,
             min_new_days,
@@ -212,9 +212,7 @@ def build_retrain_sensor(
 
 
 failed_runs = dg.AssetSpec(
-    key=FAILED_RUNS,
-    group_name="ops",
-    description="Every failed run, observed by the run-failure sensor with its job, error and failed steps.",
+    key=FAILED_RUNS.key, group_name=FAILED_RUNS.layer, description=FAILED_RUNS.description
 )
 
 
@@ -242,7 +240,7 @@ def record_failed_runs(context: dg.RunFailureSensorContext) -> None:
     last = run.tags.get("dagster/asset_partition_range_end", first)
     context.instance.report_runless_asset_event(
         dg.AssetObservation(
-            asset_key=FAILED_RUNS,
+            asset_key=FAILED_RUNS.key,
             description=f"{run.job_name} failed: {error}"[:500],
             metadata={
                 "run_id": run.run_id,
@@ -255,13 +253,26 @@ def record_failed_runs(context: dg.RunFailureSensorContext) -> None:
     )
 
 
-def sensors_from_env(env: dict[str, str] | None = None) -> list[dg.SensorDefinition]:
-    settings = current() if env is None else load_settings(env)
+def sensors_for(settings: Settings) -> list[dg.SensorDefinition]:
+    """The sensors of a deployment, tuned by its settings."""
+    partitions = daily_partitions(settings)
     return [
-        build_landing_sensor(settings.landing_interval_seconds),
+        build_landing_sensor(partitions, settings.landing_interval_seconds),
         build_retrain_sensor(
+            partitions,
             min_new_days=settings.retrain_min_new_days,
             cooldown=timedelta(hours=settings.retrain_cooldown_hours),
         ),
         record_failed_runs,
+        dg.AutomationConditionSensorDefinition(
+            "automation_sensor",
+            target=dg.AssetSelection.all(),
+            default_status=dg.DefaultSensorStatus.RUNNING,
+            minimum_interval_seconds=30,
+        ),
     ]
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.Definitions(assets=[failed_runs], sensors=sensors_for(current()))

@@ -5,30 +5,15 @@ from __future__ import annotations
 import dagster as dg
 import polars as pl
 
+from lakehouse.catalog import BEATS_BASELINE, FEATURE_DRIFT, PREDICTION_DECAY, Table
 from lakehouse.metadata import markdown_table
 
-BEATS_BASELINE = "beats_baseline"
 
-
-def model_check_specs(asset_key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
-    return [
-        dg.AssetCheckSpec(
-            BEATS_BASELINE,
-            asset=asset_key,
-            blocking=True,
-            description="On the holdout, the model's ROC AUC beats the route's historical late rate "
-            "(the baseline) and its Brier score is no worse; blocks the champion gate otherwise.",
-        )
-    ]
-
-
-def beats_baseline(
-    asset_key: dg.AssetKey, model: dict[str, float], baseline: dict[str, float]
-) -> dg.AssetCheckResult:
+def beats_baseline(table: Table, model: dict[str, float], baseline: dict[str, float]) -> dg.AssetCheckResult:
     passed = model["roc_auc"] > baseline["roc_auc"] and model["brier"] <= baseline["brier"]
     return dg.AssetCheckResult(
-        check_name=BEATS_BASELINE,
-        asset_key=asset_key,
+        check_name=BEATS_BASELINE.name,
+        asset_key=table.key,
         passed=passed,
         description=(
             f"ROC AUC {model['roc_auc']:.4f} vs baseline {baseline['roc_auc']:.4f}; "
@@ -43,37 +28,16 @@ def beats_baseline(
     )
 
 
-FEATURE_DRIFT = "feature_drift"
-PREDICTION_DECAY = "prediction_decay"
-
-
-def monitoring_check_specs(asset_key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
-    return [
-        dg.AssetCheckSpec(
-            FEATURE_DRIFT,
-            asset=asset_key,
-            description="No feature's population stability index between the champion's training days and "
-            "the recent window exceeds the failure threshold (warns above the warning threshold).",
-        ),
-        dg.AssetCheckSpec(
-            PREDICTION_DECAY,
-            asset=asset_key,
-            description="The champion's realized ROC AUC over the recent window, on flights whose outcome is "
-            "known, stays above the floor.",
-        ),
-    ]
-
-
 def feature_drift(
-    asset_key: dg.AssetKey, drift: pl.DataFrame, warn_above: float, fail_above: float
+    table: Table, drift: pl.DataFrame, warn_above: float, fail_above: float
 ) -> dg.AssetCheckResult:
     worst = drift.drop_nulls("psi")
     top = float(worst["psi"].max()) if worst.height else 0.0
     failing = worst.filter(pl.col("psi") > fail_above)["feature"].to_list()
     warning = worst.filter(pl.col("psi") > warn_above)["feature"].to_list()
     return dg.AssetCheckResult(
-        check_name=FEATURE_DRIFT,
-        asset_key=asset_key,
+        check_name=FEATURE_DRIFT.name,
+        asset_key=table.key,
         passed=not warning,
         severity=dg.AssetCheckSeverity.ERROR if failing else dg.AssetCheckSeverity.WARN,
         description=(
@@ -93,19 +57,19 @@ def feature_drift(
 
 
 def prediction_decay(
-    asset_key: dg.AssetKey, realized: dict[str, float] | None, floor: float, scored: int
+    table: Table, realized: dict[str, float] | None, floor: float, scored: int
 ) -> dg.AssetCheckResult:
     if realized is None:
         return dg.AssetCheckResult(
-            check_name=PREDICTION_DECAY,
-            asset_key=asset_key,
+            check_name=PREDICTION_DECAY.name,
+            asset_key=table.key,
             passed=True,
             description="no predicted flight with a known outcome in the window yet",
             metadata={"scored": scored},
         )
     return dg.AssetCheckResult(
-        check_name=PREDICTION_DECAY,
-        asset_key=asset_key,
+        check_name=PREDICTION_DECAY.name,
+        asset_key=table.key,
         passed=realized["roc_auc"] >= floor,
         description=f"realized ROC AUC {realized['roc_auc']:.4f} against a floor of {floor}",
         metadata={

@@ -1,1 +1,0 @@
-"""The bronze layer: what arrived, untouched but for lineage columns, as Delta tables."""

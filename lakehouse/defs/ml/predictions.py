@@ -1,0 +1,66 @@
+"""ML: batch predictions, each day's flights scored by the champion, loaded by alias."""
+
+import dagster as dg
+import polars as pl
+
+from lakehouse.catalog import PREDICTIONS, PROMOTIONS
+from lakehouse.lib.model import scores_of
+from lakehouse.metadata import delta_metadata
+from lakehouse.ml import registry
+from lakehouse.partitions import daily_partitions, partition_dates
+from lakehouse.reads import read_features
+from lakehouse.resources import CHAMPION, LakeStorage, MlflowTracking, Warehouse
+
+
+def predictions_asset() -> dg.AssetsDefinition:
+    table = PREDICTIONS
+
+    @dg.asset(
+        key=table.key,
+        description=table.description,
+        group_name=table.layer,
+        kinds=set(table.kinds),
+        deps=[upstream.key for upstream in table.upstream],
+        partitions_def=daily_partitions(),
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        code_version="1",
+    )
+    def predictions(
+        context: dg.AssetExecutionContext, warehouse: Warehouse, lake: LakeStorage, mlflow: MlflowTracking
+    ) -> dg.MaterializeResult:
+        champion = mlflow.champion()
+        if champion is None:
+            raise LookupError(
+                f"{mlflow.model_name} has no '{CHAMPION}' yet: materialize {PROMOTIONS.path} first"
+            )
+        dates = partition_dates(context)
+        features = read_features(warehouse, dates[0], dates[-1])
+        scores = scores_of(registry.load_model(mlflow, f"@{CHAMPION}"), features)
+        scored = features.select(
+            "flight_id",
+            "flight_date",
+            "sched_dep_at",
+            "predict_at",
+            probability_late=pl.Series(scores, dtype=pl.Float64),
+            model_name=pl.lit(mlflow.model_name),
+            model_version=pl.lit(int(champion.version), pl.Int64),
+        ).with_columns(pl.col("sched_dep_at", "predict_at").dt.convert_time_zone("UTC"))
+        write = lake.replace_dates(table.path, scored, table.partition_column, dates, context.run.run_id)
+        context.log.info(
+            f"scored {scored.height:,} flights of {len(dates)} day(s) with version {champion.version}"
+        )
+        return dg.MaterializeResult(
+            metadata=delta_metadata(write, scored)
+            | {
+                "model_version": champion.version,
+                "mean_probability_late": float(scores.mean()) if len(scores) else 0.0,
+            },
+            data_version=dg.DataVersion(str(write.version)),
+        )
+
+    return predictions
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.Definitions(assets=[predictions_asset()])

@@ -1,0 +1,238 @@
+"""Silver: typed, cleaned, de-duplicated Delta tables, and ``silver/quarantine`` for every rejected row.
+
+Each silver asset cleans its bronze table with the transform its catalog entry names, writes the clean
+rows to its own table and its rejected rows, with the rule they broke, to its own slice of the shared
+quarantine (``source_table`` and day). Quarantine writes are recorded as materializations of
+``silver/quarantine``, so the UI shows them there too.
+"""
+
+from datetime import date
+
+import dagster as dg
+import polars as pl
+
+from lakehouse import catalog, quality
+from lakehouse.catalog import SILVER_QUARANTINE, Table
+from lakehouse.lib.silver import SchemaChangeError
+from lakehouse.metadata import counts_table, delta_metadata, markdown_table
+from lakehouse.partitions import Chunking, daily_partitions, partition_dates, rows_per_day
+from lakehouse.resources import DeltaWrite, LakeStorage
+
+QUARANTINE_PARTITIONS = ["source_table", "partition_date"]
+
+
+def write_quarantine(
+    context: dg.AssetExecutionContext, lake: LakeStorage, rejected: pl.DataFrame, table: Table, dates
+) -> tuple[DeltaWrite, dict[str, int]]:
+    """Replace this table's (and these days') slice of the quarantine, and say so in the UI."""
+    scope = {"source_table": table.name}
+    if dates is None:
+        write = lake.replace_where(
+            SILVER_QUARANTINE.path,
+            rejected,
+            f"source_table = '{table.name}'",
+            QUARANTINE_PARTITIONS,
+            context.run.run_id,
+        )
+    else:
+        write = lake.replace_dates(
+            SILVER_QUARANTINE.path, rejected, "partition_date", dates, context.run.run_id, scope=scope
+        )
+    by_rule = dict(rejected.group_by("rule").len().sort("rule").iter_rows())
+    context.log_event(
+        dg.AssetMaterialization(
+            asset_key=SILVER_QUARANTINE.key,
+            description=f"{rejected.height:,} {table.name} row(s) quarantined",
+            metadata={
+                "source_table": table.name,
+                "rows_quarantined": rejected.height,
+                "rows_by_rule": counts_table(by_rule, "rule"),
+                "delta_version": write.version,
+                "dagster/uri": write.uri,
+            },
+        )
+    )
+    return write, by_rule
+
+
+def quarantined_counts(lake: LakeStorage, table: Table, dates: list[date] | None) -> pl.DataFrame:
+    """Quarantined rows of ``table`` per day (or in all, for a table without days)."""
+    rows = lake.scan(SILVER_QUARANTINE.path).filter(pl.col("source_table") == table.name)
+    if dates is None:
+        return partition_ledger(table, rows.select(pl.len()).collect().item())
+    return quality.counts_by(
+        rows.filter(pl.col("partition_date").is_in(dates)).select("partition_date").collect(),
+        "partition_date",
+    )
+
+
+def partition_ledger(table: Table, rows: int) -> pl.DataFrame:
+    """A table without days as one partition of the conservation ledger."""
+    return pl.DataFrame(
+        {"partition": [table.name], "rows": [rows]}, schema={"partition": pl.String, "rows": pl.Int64}
+    )
+
+
+def schema_change_result(table: Table, error: SchemaChangeError) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        asset_key=table.key,
+        check_name=catalog.SCHEMA.name,
+        passed=False,
+        description=str(error),
+        metadata={
+            "changed_columns": dg.MetadataValue.md(
+                markdown_table(pl.DataFrame(error.changes).with_columns(pl.col("examples").list.join(" | ")))
+            )
+        },
+    )
+
+
+def reads_of(table: Table, lake: LakeStorage) -> dict[str, pl.LazyFrame]:
+    """The silver tables ``table``'s transform reads, by name."""
+    return {read.name: lake.scan(read.path) for read in table.reads}
+
+
+def references_of(table: Table, lake: LakeStorage) -> dict[str, tuple[str, pl.Series]]:
+    """For each coded column, its reference table's name and keys (for the referential check)."""
+    return {
+        column: (reference.name, lake.scan(reference.path).select(key).collect()[key])
+        for column, (reference, key) in table.references.items()
+    }
+
+
+def daily_silver_asset(table: Table) -> dg.AssetsDefinition:
+    """A daily silver table cleaned from its bronze partition, with schema, key, conservation checks."""
+    [bronze] = table.upstream
+    deps = [
+        bronze.key,
+        *(read.key for read in table.reads),
+        *(ref.key for ref, _ in table.references.values()),
+    ]
+
+    @dg.asset(
+        key=table.key,
+        description=table.description,
+        group_name=table.layer,
+        kinds=set(table.kinds),
+        deps=list(dict.fromkeys(deps)),
+        partitions_def=daily_partitions(),
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        check_specs=table.check_specs(),
+        code_version="1",
+    )
+    def _asset(context: dg.AssetExecutionContext, lake: LakeStorage, chunking: Chunking):
+        dates = partition_dates(context)
+        reads, relations = reads_of(table, lake), references_of(table, lake)
+        checked: dict[str, list[dg.AssetCheckResult]] = {}
+        quarantined, rows, write, cleaned = [], 0, None, None
+        bronze_rows = rows_per_day(lake.scan(bronze.path), bronze.partition_column, dates)
+        chunks = chunking.chunks(dates, bronze_rows)
+        for number, chunk in enumerate(chunks, start=1):
+            source = lake.scan(bronze.path).filter(pl.col(bronze.partition_column).is_in(chunk))
+            try:
+                cleaned = table.transform(source, reads)
+            except SchemaChangeError as error:
+                # A changed contract fails the blocking schema check before the chunk is written.
+                yield schema_change_result(table, error)
+                raise dg.Failure(description=str(error), allow_retries=False) from None
+            write = lake.replace_dates(
+                table.path, cleaned.rows, table.partition_column, chunk, context.run.run_id
+            )
+            rows += cleaned.rows.height
+            quarantined.append(cleaned.quarantine)
+            for result in (
+                quality.schema_check(table.key, cleaned.rows, table.contract),
+                quality.unique_check(table.key, cleaned.rows, list(table.key_columns)),
+                quality.referential_check(table.key, cleaned.rows, relations),
+            ):
+                checked.setdefault(result.check_name, []).append(result)
+            context.log.info(f"{table.path}: chunk {number} of {len(chunks)}, {rows:,} rows so far")
+        rejected = pl.concat(quarantined)
+        quarantine_write, by_rule = write_quarantine(context, lake, rejected, table, dates)
+        silver_counts = quality.counts_by(
+            lake.scan(table.path)
+            .filter(pl.col(table.partition_column).is_in(dates))
+            .select(table.partition_column)
+            .collect(),
+            table.partition_column,
+        )
+        ledger = quality.conservation_check(
+            table.key, quality.ledger(bronze_rows), silver_counts, quarantined_counts(lake, table, dates)
+        )
+        yield dg.MaterializeResult(
+            metadata=delta_metadata(DeltaWrite(write.uri, write.version, rows), cleaned.rows)
+            | {
+                "days": len(dates),
+                "rows_quarantined": rejected.height,
+                "quarantined_by_rule": counts_table(by_rule, "rule"),
+                "quarantine_delta_version": quarantine_write.version,
+            },
+            data_version=dg.DataVersion(str(write.version)),
+            check_results=[ledger, *(quality.combine(results) for results in checked.values())],
+        )
+
+    return _asset
+
+
+def reference_silver_asset(table: Table) -> dg.AssetsDefinition:
+    """A silver reference table, made equal to its cleaned bronze snapshot by MERGE on its key."""
+    [bronze] = table.upstream
+
+    @dg.asset(
+        key=table.key,
+        description=table.description,
+        group_name=table.layer,
+        kinds=set(table.kinds),
+        deps=[bronze.key],
+        check_specs=table.check_specs(),
+        code_version="1",
+    )
+    def _asset(context: dg.AssetExecutionContext, lake: LakeStorage) -> dg.MaterializeResult:
+        source = lake.scan(bronze.path)
+        cleaned = table.transform(source, reads_of(table, lake))
+        keys = list(table.key_columns)
+        write, merged = lake.merge(table.path, cleaned.rows, keys, context.run.run_id)
+        quarantine_write, by_rule = write_quarantine(context, lake, cleaned.quarantine, table, None)
+        bronze_rows = source.select(pl.len()).collect().item()
+        silver_rows = lake.scan(table.path).select(pl.len()).collect().item()
+        return dg.MaterializeResult(
+            metadata=delta_metadata(write, cleaned.rows)
+            | {
+                "rows_inserted": merged.get("num_target_rows_inserted", 0),
+                "rows_updated": merged.get("num_target_rows_updated", 0),
+                "rows_deleted": merged.get("num_target_rows_deleted", 0),
+                "rows_quarantined": cleaned.quarantine.height,
+                "quarantined_by_rule": counts_table(by_rule, "rule"),
+                "quarantine_delta_version": quarantine_write.version,
+            },
+            data_version=dg.DataVersion(str(write.version)),
+            check_results=[
+                quality.schema_check(table.key, cleaned.rows, table.contract),
+                quality.unique_check(table.key, cleaned.rows, keys),
+                quality.conservation_check(
+                    table.key,
+                    partition_ledger(table, bronze_rows),
+                    partition_ledger(table, silver_rows),
+                    quarantined_counts(lake, table, None),
+                ),
+            ],
+        )
+
+    return _asset
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    quarantine = dg.AssetSpec(
+        key=SILVER_QUARANTINE.key,
+        description=SILVER_QUARANTINE.description,
+        group_name=SILVER_QUARANTINE.layer,
+        kinds=set(SILVER_QUARANTINE.kinds),
+        deps=[upstream.key for upstream in SILVER_QUARANTINE.upstream],
+    )
+    built = [
+        daily_silver_asset(table) if table.daily else reference_silver_asset(table)
+        for table in catalog.layer("silver")
+        if table.transform is not None
+    ]
+    return dg.Definitions(assets=[quarantine, *built])

@@ -1,1 +1,0 @@
-"""The gold layer: DuckDB marts that answer business questions, and the model's feature table."""
