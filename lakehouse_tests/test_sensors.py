@@ -8,11 +8,11 @@ import dagster as dg
 import pytest
 
 from lakehouse import catalog
+from lakehouse.defs.automation.failures import record_failed_runs
 from lakehouse.defs.automation.sensors import (
     build_landing_sensor,
     build_retrain_sensor,
     contiguous_ranges,
-    record_failed_runs,
     retrain_decision,
 )
 from lakehouse.partitions import daily_partitions

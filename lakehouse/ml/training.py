@@ -115,6 +115,36 @@ def _reused(mlflow: MlflowTracking, version: ModelVersion) -> Trained:
     )
 
 
+def training_rows(
+    warehouse: Warehouse, window: TrainingWindow, max_train_rows: int
+) -> tuple[pl.DataFrame, pl.DataFrame, int, int]:
+    """The training rows (every k-th flight past ``max_train_rows``) and the whole holdout, with the rows
+    available and the k."""
+    available = count_features(warehouse, window.train_start, window.train_end)
+    every = max(1, -(-available // max_train_rows))  # the smallest k that fits
+    train_rows = read_features(warehouse, window.train_start, window.train_end, every)
+    holdout = read_features(warehouse, window.holdout_start, window.holdout_end)
+    if train_rows.is_empty() or holdout.is_empty():
+        raise ValueError(f"no flights to train or hold out in {window.describe()}")
+    require_trainable(train_rows, window)
+    return train_rows, holdout, available, every
+
+
+def evaluated(
+    model, train_rows: pl.DataFrame, holdout: pl.DataFrame
+) -> tuple[dict[str, float], dict[str, float], dict[str, bytes]]:
+    """The model's and the baseline's metrics on the holdout, and the plots of both."""
+    labels = holdout[LABEL].to_numpy()
+    scores, baseline = scores_of(model, holdout), baseline_scores(train_rows, holdout)
+    curves = {"model": scores, "baseline": baseline}
+    plots = {
+        "roc.png": roc_plot(labels, curves),
+        "calibration.png": calibration_plot(labels, curves),
+        "importance.png": importance_plot(importance(model, holdout)),
+    }
+    return evaluate(labels, scores), evaluate(labels, baseline), plots
+
+
 def train(
     window: TrainingWindow,
     params: dict,
@@ -128,13 +158,7 @@ def train(
     """Train on ``window`` with ``params`` (thinning past ``max_train_rows``) and register the model, or
     find the version trained from the same rows, parameters and code. ``run`` names the Dagster run,
     asset and code version for the lineage."""
-    available = count_features(warehouse, window.train_start, window.train_end)
-    every = max(1, -(-available // max_train_rows))  # the smallest k that fits
-    train_rows = read_features(warehouse, window.train_start, window.train_end, every)
-    holdout = read_features(warehouse, window.holdout_start, window.holdout_end)
-    if train_rows.is_empty() or holdout.is_empty():
-        raise ValueError(f"no flights to train or hold out in {window.describe()}")
-    require_trainable(train_rows, window)
+    train_rows, holdout, available, every = training_rows(warehouse, window, max_train_rows)
     log(f"training on {train_rows.height:,} flights (every {every} of {available:,}), {window.describe()}")
     data_hash = content_hash(pl.concat([train_rows, holdout]))  # rechunk=False: no copy
     key = training_key(data_hash, params, run["code_version"])
@@ -151,14 +175,7 @@ def train(
     del inputs
     log("fitted; scoring the holdout")
 
-    holdout_labels = holdout[LABEL].to_numpy()
-    scores, baseline = scores_of(model, holdout), baseline_scores(train_rows, holdout)
-    curves = {"model": scores, "baseline": baseline}
-    plots = {
-        "roc.png": roc_plot(holdout_labels, curves),
-        "calibration.png": calibration_plot(holdout_labels, curves),
-        "importance.png": importance_plot(importance(model, holdout)),
-    }
+    metrics, baseline_metrics, plots = evaluated(model, train_rows, holdout)
     lineage = ModelLineage(
         input_versions={t: lake.version(t) for t in silver_inputs()},
         features_table=FLIGHT_FEATURES.warehouse_table,
@@ -174,7 +191,6 @@ def train(
         code_version=run["code_version"],
         git_commit=registry.git_commit() or "unknown",
     )
-    metrics, baseline_metrics = evaluate(holdout_labels, scores), evaluate(holdout_labels, baseline)
     logged = registry.register(
         mlflow, model, example, lineage, params, metrics, baseline_metrics, plots, lake
     )

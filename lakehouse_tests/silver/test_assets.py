@@ -1,12 +1,16 @@
 """The bronze and silver assets on real landed days, real Delta tables and a real SQLite database."""
 
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
 import polars as pl
 
+from lakehouse import catalog
+from lakehouse.defs.silver.assets import daily_silver_asset
+from lakehouse.lib.silver import QUARANTINE_SCHEMA, Cleaned, clean_weather
 from lakehouse.sources.replay import flights_path, weather_path
-from lakehouse_tests.pipeline import TABLES, check_result, content_hash, ingest, rows_for
+from lakehouse_tests.pipeline import TABLES, check_result, content_hash, ingest, materialize, rows_for
 
 JAN1, JAN2, FEB12, NOV3 = date(2013, 1, 1), date(2013, 1, 2), date(2013, 2, 12), date(2013, 11, 3)
 
@@ -95,3 +99,43 @@ def test_a_day_without_its_file_is_loaded_empty_and_warned(landed, resources, la
     assert not complete.passed
     assert complete.metadata["missing_files"].value == ["weather/2013-01-02.jsonl"]
     assert rows_for(lake, "silver/weather", "observation_date", JAN2).height == 0
+
+
+def test_a_new_silver_table_is_a_catalog_entry_and_its_transform(resources, lake):
+    """A table the project does not have (the weather above freezing, say) needs only its entry and a
+    transform: its asset, checks, quarantine slice and conservation ledger all follow from the entry."""
+
+    def mild_weather(bronze: pl.LazyFrame, reads: dict) -> Cleaned:
+        cleaned = clean_weather(bronze, reads)
+        freezing = pl.col("temp") <= 32
+        cold = cleaned.rows.filter(freezing).select(
+            source_table=pl.lit("mild_weather"),
+            partition_date="observation_date",
+            rule=pl.lit("at_or_below_freezing"),
+            detail=pl.format("temp={}", "temp"),
+            source_file="_source_file",
+            source_line="_source_line",
+            raw=pl.lit("{}"),
+            run_id="_run_id",
+            loaded_at="_loaded_at",
+        )
+        mild = cleaned.rows.filter(~freezing | pl.col("temp").is_null())
+        return Cleaned(mild, pl.concat([cleaned.quarantine, cold.cast(QUARANTINE_SCHEMA)]))
+
+    entry = replace(
+        catalog.SILVER_WEATHER,
+        name="mild_weather",
+        description="Observations above freezing.",
+        transform=mild_weather,
+    )
+    asset = daily_silver_asset(entry)
+    assert ingest(resources, JAN1).success
+    result = materialize([asset], resources, JAN1)
+    assert result.success
+    mild = lake.scan(entry.path).collect()
+    weather = lake.scan(catalog.SILVER_WEATHER.path).collect()
+    assert 0 < mild.height < weather.height and (mild["temp"] > 32).all()
+    for check in entry.checks:
+        assert check_result(result, entry.path, check.name).passed or check.name == "referential_integrity"
+    quarantined = lake.scan(catalog.SILVER_QUARANTINE.path).filter(pl.col("source_table") == entry.name)
+    assert quarantined.select(pl.len()).collect().item() == weather.height - mild.height

@@ -14,7 +14,7 @@ import polars as pl
 from lakehouse import catalog
 from lakehouse.catalog import Table
 from lakehouse.defs.bronze.checks import landing_complete
-from lakehouse.lib.bronze import raise_unreadable, reference_frame, table_checksum
+from lakehouse.lib.bronze import LandingFileError, raise_unreadable, reference_frame, table_checksum
 from lakehouse.lib.contracts import REFERENCE_SOURCE_SCHEMAS
 from lakehouse.lib.files import FileStore, sha256
 from lakehouse.metadata import delta_metadata
@@ -50,6 +50,20 @@ def _parse(table: Table, landing: FileStore, path: str, day: date, now: datetime
     return table.feed.parse(landing.read_bytes(path), landing.describe(path), day, now, run_id)
 
 
+def changed_days(table: Table, landing: FileStore, paths: dict[date, str], loaded: dict[date, str]) -> list:
+    """The days whose landed file differs from what bronze loaded, every one of them checked first: the
+    unreadable files of a range are all named at once, and none of the range is written."""
+    changed = [day for day, path in paths.items() if loaded.get(day) != sha256(landing.read_bytes(path))]
+    unreadable = []
+    for day in changed:
+        try:
+            _check(table, landing, paths[day])
+        except LandingFileError as error:
+            unreadable.append(error)
+    raise_unreadable(unreadable)
+    return changed
+
+
 def daily_file_asset(table: Table) -> dg.AssetsDefinition:
     """A bronze asset loading one landing file per day of its feed (``<folder>/YYYY-MM-DD<suffix>``)."""
 
@@ -76,17 +90,7 @@ def daily_file_asset(table: Table) -> dg.AssetsDefinition:
         loaded = _loaded_checksums(lake, table, dates)
         now = datetime.now(UTC)
 
-        # First every file of the range is read and checked, so that unreadable ones are all named at
-        # once and none of the range is written; then the changed days are loaded a chunk at a time.
-        checksums = {day: sha256(landing.read_bytes(path)) for day, path in paths.items()}
-        changed = [day for day in paths if loaded.get(day) != checksums[day]]
-        unreadable = []
-        for day in changed:
-            try:
-                _check(table, landing, paths[day])
-            except ValueError as error:
-                unreadable.append(error)
-        raise_unreadable(unreadable)
+        changed = changed_days(table, landing, paths, loaded)
         # A day that was loaded and whose file is now gone is left as loaded: deletions are not deliveries.
         empty, rows, write, frame = [], 0, None, None
         sizes = {day: landed[paths[day]].size // BYTES_PER_ROW for day in changed}

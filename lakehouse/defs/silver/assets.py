@@ -25,6 +25,7 @@ def write_quarantine(
     context: dg.AssetExecutionContext, lake: LakeStorage, rejected: pl.DataFrame, table: Table, dates
 ) -> tuple[DeltaWrite, dict[str, int]]:
     """Replace this table's (and these days') slice of the quarantine, and say so in the UI."""
+    rejected = rejected.with_columns(source_table=pl.lit(table.name))  # the slice is the table's own
     scope = {"source_table": table.name}
     if dates is None:
         write = lake.replace_where(
@@ -100,6 +101,23 @@ def references_of(table: Table, lake: LakeStorage) -> dict[str, tuple[str, pl.Se
     }
 
 
+def chunk_checks(table: Table, rows: pl.DataFrame, relations: dict) -> list[dg.AssetCheckResult]:
+    """The checks of the rows a chunk wrote: its contract, its key and its references."""
+    return [
+        quality.schema_check(table.key, rows, table.contract),
+        quality.unique_check(table.key, rows, list(table.key_columns)),
+        quality.referential_check(table.key, rows, relations),
+    ]
+
+
+def conservation(table: Table, lake: LakeStorage, bronze_rows: dict, dates: list) -> dg.AssetCheckResult:
+    """Per day of the run: bronze rows = rows in ``table`` + its quarantined rows."""
+    written = lake.scan(table.path).filter(pl.col(table.partition_column).is_in(dates))
+    silver = quality.counts_by(written.select(table.partition_column).collect(), table.partition_column)
+    quarantined = quarantined_counts(lake, table, dates)
+    return quality.conservation_check(table.key, quality.ledger(bronze_rows), silver, quarantined)
+
+
 def daily_silver_asset(table: Table) -> dg.AssetsDefinition:
     """A daily silver table cleaned from its bronze partition, with schema, key, conservation checks."""
     [bronze] = table.upstream
@@ -140,25 +158,12 @@ def daily_silver_asset(table: Table) -> dg.AssetsDefinition:
             )
             rows += cleaned.rows.height
             quarantined.append(cleaned.quarantine)
-            for result in (
-                quality.schema_check(table.key, cleaned.rows, table.contract),
-                quality.unique_check(table.key, cleaned.rows, list(table.key_columns)),
-                quality.referential_check(table.key, cleaned.rows, relations),
-            ):
+            for result in chunk_checks(table, cleaned.rows, relations):
                 checked.setdefault(result.check_name, []).append(result)
             context.log.info(f"{table.path}: chunk {number} of {len(chunks)}, {rows:,} rows so far")
         rejected = pl.concat(quarantined)
         quarantine_write, by_rule = write_quarantine(context, lake, rejected, table, dates)
-        silver_counts = quality.counts_by(
-            lake.scan(table.path)
-            .filter(pl.col(table.partition_column).is_in(dates))
-            .select(table.partition_column)
-            .collect(),
-            table.partition_column,
-        )
-        ledger = quality.conservation_check(
-            table.key, quality.ledger(bronze_rows), silver_counts, quarantined_counts(lake, table, dates)
-        )
+        ledger = conservation(table, lake, bronze_rows, dates)
         yield dg.MaterializeResult(
             metadata=delta_metadata(DeltaWrite(write.uri, write.version, rows), cleaned.rows)
             | {
