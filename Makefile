@@ -12,7 +12,7 @@ export DAGSTER_HOME := $(CURDIR)/data/dagster_home
 # them, 40 s on SQLite). Dagster's trade-off: a failed run marks the run failed, not each of its days.
 export DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS := true
 
-.PHONY: install demo test test-fast check dev lint quality bench clean clean-data
+.PHONY: install demo test test-fast fuzz check dev lint quality bench clean clean-data
 
 $(BIN)/.installed: pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,12 @@ test: install
 # The suite without the tests marked slow (subprocesses, crashes, the `dg` and `dagster` commands).
 test-fast: install
 	$(BIN)/pytest -m "not slow"
+
+# The long fuzz of broken deliveries: 5,000 real files mutated at random, each loaded next to an untouched
+# day (`make test` runs 200). Prints how many examples ran and how many failed.
+fuzz: install
+	$(BIN)/pytest -p no:randomly lakehouse_tests/reliability/test_fuzz_deliveries.py \
+		--hypothesis-profile=fuzz --hypothesis-show-statistics
 
 # The code location loads and every definition is valid, as `dg` sees it.
 check: install

@@ -29,6 +29,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from pydantic import Field
 
+from lakehouse.lib.bronze import Tolerance
 from lakehouse.lib.files import FileStore
 from lakehouse.settings import project_data_dir
 
@@ -48,10 +49,27 @@ class SourceSystems(dg.ConfigurableResource):
 
     landing_uri: str = Field(description="Folder or object-store prefix the daily files land in.")
     database_path: str = Field(description="Path of the operational SQLite database.")
+    min_parsed_share: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="A delivery in which fewer lines than this share parse in its format is unreadable.",
+    )
+    max_malformed_share: float = Field(
+        default=0.1,
+        ge=0,
+        lt=1,
+        description="A delivery with more malformed lines (wrong field count, not UTF-8) than this share is "
+        "unreadable; below it each is quarantined as a bad row.",
+    )
 
     @property
     def landing(self) -> FileStore:
         return FileStore(self.landing_uri)
+
+    @property
+    def tolerance(self) -> Tolerance:
+        return Tolerance(self.min_parsed_share, self.max_malformed_share)
 
     def read_table(self, table: str) -> tuple[list[str], list[tuple]]:
         """All rows of an operational table, each led by its rowid (the source's line number)."""

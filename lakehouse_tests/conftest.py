@@ -12,12 +12,19 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from hypothesis import HealthCheck, settings
 
 from lakehouse.partitions import Chunking
 from lakehouse.resources import LakeStorage, MlflowTracking, SourceSystems, Warehouse
 from lakehouse.sources.replay import replay
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
+
+# Property-based tests: a quick profile in `make test`, the long one in `make fuzz`
+# (`--hypothesis-profile=fuzz`). Registered here, before pytest reads the profile option.
+FUZZ = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large]}
+settings.register_profile("default", max_examples=200, **FUZZ)
+settings.register_profile("fuzz", max_examples=5000, **FUZZ)
 
 # Two ordinary January days, the day with the 1,048 mph wind reading, and the day daylight saving ends.
 TEST_DAYS = [date(2013, 1, 1), date(2013, 1, 2), date(2013, 2, 12), date(2013, 11, 3)]

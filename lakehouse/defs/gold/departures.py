@@ -13,7 +13,14 @@ from lakehouse.catalog import DAILY_AIRPORT_PERFORMANCE, DEPARTURES, SILVER_FLIG
 from lakehouse.defs.gold import checks
 from lakehouse.lib import marts
 from lakehouse.metadata import warehouse_metadata
-from lakehouse.partitions import PREVIOUS_DAY, Chunking, daily_partitions, partition_dates, rows_per_day
+from lakehouse.partitions import (
+    PREVIOUS_DAY,
+    SINGLE_RUN,
+    Chunking,
+    daily_partitions,
+    partition_dates,
+    rows_per_day,
+)
 from lakehouse.reads import DEPARTURE_WEATHER, departures_of_days, silver_flights
 from lakehouse.resources import WAREHOUSE_POOL, LakeStorage, Warehouse
 
@@ -27,7 +34,7 @@ def _daily_asset(table: Table, deps: list):
         kinds=set(table.kinds),
         deps=deps,
         partitions_def=daily_partitions(),
-        backfill_policy=dg.BackfillPolicy.single_run(),
+        backfill_policy=SINGLE_RUN,
         pool=WAREHOUSE_POOL,
         check_specs=table.check_specs(),
         code_version="1",

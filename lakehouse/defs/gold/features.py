@@ -16,6 +16,7 @@ from lakehouse.metadata import warehouse_metadata
 from lakehouse.partitions import (
     FLIGHT_HISTORY,
     PREVIOUS_DAY,
+    SINGLE_RUN,
     Chunking,
     daily_partitions,
     partition_dates,
@@ -40,7 +41,7 @@ def flight_features_asset() -> dg.AssetsDefinition:
             SILVER_AIRPORTS.key,
         ],
         partitions_def=daily_partitions(),
-        backfill_policy=dg.BackfillPolicy.single_run(),
+        backfill_policy=SINGLE_RUN,
         pool=WAREHOUSE_POOL,
         check_specs=table.check_specs(),
         code_version="2",

@@ -9,6 +9,7 @@ from lakehouse import catalog, quality
 from lakehouse.catalog import DEPARTURES, Table
 from lakehouse.lib import marts
 from lakehouse.metadata import warehouse_metadata
+from lakehouse.partitions import SINGLE_RUN
 from lakehouse.resources import WAREHOUSE_POOL, Warehouse
 
 # Each whole-history mart's query, by table name.
@@ -30,6 +31,7 @@ def whole_history_mart(table: Table) -> dg.AssetsDefinition:
         deps=[upstream.key for upstream in table.upstream],
         pool=WAREHOUSE_POOL,
         check_specs=table.check_specs(),
+        backfill_policy=SINGLE_RUN,
         code_version="2",
     )
     def _asset(warehouse: Warehouse) -> dg.MaterializeResult:

@@ -16,6 +16,7 @@ from lakehouse.lib.monitoring import drift_plot, drift_table
 from lakehouse.metadata import markdown_table
 from lakehouse.ml import registry
 from lakehouse.ml.lineage import ModelLineage
+from lakehouse.partitions import SINGLE_RUN
 from lakehouse.reads import feature_days, read_features
 from lakehouse.resources import CHAMPION, LakeStorage, MlflowTracking, Warehouse
 
@@ -58,6 +59,7 @@ def scored_outcomes(lake: LakeStorage, version: int, first, last) -> pl.DataFram
     kinds=set(MONITORING.kinds),
     deps=[upstream.key for upstream in MONITORING.upstream],
     check_specs=MONITORING.check_specs(),
+    backfill_policy=SINGLE_RUN,
     code_version="1",
 )
 def monitoring(

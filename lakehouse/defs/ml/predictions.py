@@ -7,7 +7,7 @@ from lakehouse.catalog import PREDICTIONS, PROMOTIONS
 from lakehouse.lib.model import scores_of
 from lakehouse.metadata import delta_metadata
 from lakehouse.ml import registry
-from lakehouse.partitions import daily_partitions, partition_dates
+from lakehouse.partitions import SINGLE_RUN, daily_partitions, partition_dates
 from lakehouse.reads import read_features
 from lakehouse.resources import CHAMPION, LakeStorage, MlflowTracking, Warehouse
 
@@ -22,7 +22,7 @@ def predictions_asset() -> dg.AssetsDefinition:
         kinds=set(table.kinds),
         deps=[upstream.key for upstream in table.upstream],
         partitions_def=daily_partitions(),
-        backfill_policy=dg.BackfillPolicy.single_run(),
+        backfill_policy=SINGLE_RUN,
         code_version="1",
     )
     def predictions(

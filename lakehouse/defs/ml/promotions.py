@@ -8,6 +8,7 @@ from lakehouse.catalog import DELAY_MODEL, PROMOTIONS
 from lakehouse.metadata import delta_metadata
 from lakehouse.ml import gate
 from lakehouse.ml.lineage import model_lineage
+from lakehouse.partitions import SINGLE_RUN
 from lakehouse.resources import LakeStorage, MlflowTracking, Warehouse
 
 
@@ -30,6 +31,7 @@ def _judged(lake: LakeStorage, version: str) -> bool:
     group_name=PROMOTIONS.layer,
     kinds=set(PROMOTIONS.kinds),
     deps=[upstream.key for upstream in PROMOTIONS.upstream],
+    backfill_policy=SINGLE_RUN,
     code_version="1",
 )
 def promotions(

@@ -15,7 +15,7 @@ from lakehouse import catalog, quality
 from lakehouse.catalog import SILVER_QUARANTINE, Table
 from lakehouse.lib.silver import SchemaChangeError
 from lakehouse.metadata import counts_table, delta_metadata, markdown_table
-from lakehouse.partitions import Chunking, daily_partitions, partition_dates, rows_per_day
+from lakehouse.partitions import SINGLE_RUN, Chunking, daily_partitions, partition_dates, rows_per_day
 from lakehouse.resources import DeltaWrite, LakeStorage
 
 QUARANTINE_PARTITIONS = ["source_table", "partition_date"]
@@ -134,7 +134,7 @@ def daily_silver_asset(table: Table) -> dg.AssetsDefinition:
         kinds=set(table.kinds),
         deps=list(dict.fromkeys(deps)),
         partitions_def=daily_partitions(),
-        backfill_policy=dg.BackfillPolicy.single_run(),
+        backfill_policy=SINGLE_RUN,
         check_specs=table.check_specs(),
         code_version="1",
     )
@@ -190,6 +190,7 @@ def reference_silver_asset(table: Table) -> dg.AssetsDefinition:
         kinds=set(table.kinds),
         deps=[bronze.key],
         check_specs=table.check_specs(),
+        backfill_policy=SINGLE_RUN,
         code_version="1",
     )
     def _asset(context: dg.AssetExecutionContext, lake: LakeStorage) -> dg.MaterializeResult:
