@@ -22,20 +22,21 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed
 
-$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+$(DAGSTER_HOME)/dagster.yaml: lakehouse/dagster.yaml
 	mkdir -p $(DAGSTER_HOME)
-	cp dagster.yaml $@
+	cp lakehouse/dagster.yaml $@
 
+# The job runs as the `dg` project's code location, the one `make dev` serves: its run is listed under
+# the job in the UI.
 demo: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/lakehouse replay --from $(FROM) --through $(THROUGH)
-	$(BIN)/dagster job execute -m lakehouse.definitions -j $(JOB) -c lakehouse/run_config/quiet.yaml \
-		--tags '{"dagster/asset_partition_range_start": "$(FROM)", "dagster/asset_partition_range_end": "$(THROUGH)"}'
+	$(BIN)/dg launch --job $(JOB) --partition-range $(FROM)...$(THROUGH) --config lakehouse/run_config/quiet.yaml
 	$(BIN)/lakehouse summary
 	$(BIN)/lakehouse models
 
 # The model's quality target: train January to October 2013, hold out November and December.
 quality: install $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dagster job execute -m lakehouse.definitions -j train_job -c lakehouse/run_config/quality_target.yaml
+	$(BIN)/dg launch --job train_job --config lakehouse/run_config/quality_target.yaml
 	$(BIN)/lakehouse models
 
 # The whole suite, in a new random order each time (pytest-randomly prints the seed; `--randomly-seed=N`
@@ -58,7 +59,11 @@ check: install
 	$(BIN)/dg check defs
 	$(BIN)/dg list defs
 
+# The Dagster UI on http://127.0.0.1:3000, and the MLflow UI its model links open on http://127.0.0.1:5000
+# (stopped with it).
 dev: install $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/data/mlflow/mlflow.db --host 127.0.0.1 \
+		--port 5000 > $(DAGSTER_HOME)/mlflow-ui.log 2>&1 & trap 'kill $$!' EXIT INT TERM; \
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 # Every benchmark, written to benchmarks/results.md (about an hour at the default N = 1, 10 and 100; see

@@ -97,7 +97,7 @@ def stores(data: Path, state: Path) -> dict[str, str]:
     """Environment for a Dagster run over ``data``'s landing files into ``state``."""
     home = state / "dagster_home"
     home.mkdir(parents=True, exist_ok=True)
-    shutil.copy(PROJECT / "dagster.yaml", home / "dagster.yaml")
+    shutil.copy(PROJECT / "lakehouse" / "dagster.yaml", home / "dagster.yaml")
     return {
         **{k: v for k, v in os.environ.items() if not k.startswith("LAKEHOUSE_")},
         "DAGSTER_HOME": str(home),

@@ -32,7 +32,9 @@ def resources_for(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         "lake": LakeStorage(root=settings.lake_uri),
         "warehouse": Warehouse(database=settings.warehouse_path),
         "mlflow": MlflowTracking(
-            tracking_uri=settings.mlflow_tracking_uri, artifact_location=settings.mlflow_artifacts
+            tracking_uri=settings.mlflow_tracking_uri,
+            artifact_location=settings.mlflow_artifacts,
+            ui_url=settings.mlflow_ui_url,
         ),
         "chunking": Chunking(),
     }

@@ -89,25 +89,47 @@ def conservation_check(
     )
 
 
+def orphans(frame: pl.DataFrame, relations: Mapping[str, tuple[str, pl.Series]]) -> dict[str, pl.DataFrame]:
+    """Per coded column, the values not among its reference table's keys, with their rows (``len``);
+    nulls are not references. Chunks of one run add up with ``merge_orphans``."""
+    return {
+        column: frame.filter(pl.col(column).is_not_null() & ~pl.col(column).is_in(keys.implode()))
+        .group_by(column)
+        .len()
+        for column, (_, keys) in relations.items()
+    }
+
+
+def merge_orphans(found: list[dict[str, pl.DataFrame]]) -> dict[str, pl.DataFrame]:
+    """The orphans of several chunks as those of their union: a value counted once, its rows summed."""
+    columns = {column for chunk in found for column in chunk}
+    return {
+        column: pl.concat([chunk[column] for chunk in found if column in chunk])
+        .group_by(column)
+        .agg(pl.col("len").sum())
+        for column in columns
+    }
+
+
 def referential_check(
-    asset_key: dg.AssetKey, frame: pl.DataFrame, relations: Mapping[str, tuple[str, pl.Series]]
+    asset_key: dg.AssetKey,
+    frame: pl.DataFrame | Mapping[str, pl.DataFrame],
+    relations: Mapping[str, tuple[str, pl.Series]],
 ) -> dg.AssetCheckResult:
-    """``relations`` maps a column to (reference table, its keys); nulls are not references."""
+    """``relations`` maps a column to (reference table, its keys). ``frame`` is the checked rows, or the
+    ``orphans`` already found in them (merged across chunks)."""
+    found = orphans(frame, relations) if isinstance(frame, pl.DataFrame) else frame
     metadata: dict[str, object] = {}
     problems = []
-    for column, (table, keys) in relations.items():
-        orphans = (
-            frame.filter(pl.col(column).is_not_null() & ~pl.col(column).is_in(keys.implode()))
-            .group_by(column)
-            .len()
-            .sort("len", descending=True)
-        )
-        rows = int(orphans["len"].sum()) if orphans.height else 0
+    for column, (table, _) in relations.items():
+        none = pl.DataFrame(schema={column: pl.String, "len": pl.UInt32})
+        missing = found.get(column, none).sort("len", column, descending=[True, False])
+        rows = int(missing["len"].sum()) if missing.height else 0
         metadata[f"{column}_not_in_{table}_rows"] = rows
-        metadata[f"{column}_not_in_{table}_values"] = orphans.height
+        metadata[f"{column}_not_in_{table}_values"] = missing.height
         if rows:
-            problems.append(f"{rows:,} row(s) with {orphans.height} {column} value(s) not in {table}")
-            metadata[f"{column}_examples"] = dg.MetadataValue.md(markdown_table(orphans, 10))
+            problems.append(f"{rows:,} row(s) with {missing.height} {column} value(s) not in {table}")
+            metadata[f"{column}_examples"] = dg.MetadataValue.md(markdown_table(missing, 10))
     return dg.AssetCheckResult(
         check_name=REFERENTIAL_INTEGRITY.name,
         asset_key=asset_key,

@@ -15,6 +15,7 @@ from lakehouse.catalog import (
     SILVER_FLIGHTS,
     SILVER_PLANES,
     SILVER_WEATHER,
+    Table,
 )
 from lakehouse.lib.features import (
     HISTORY_LOOKBACK_DAYS,
@@ -33,6 +34,20 @@ DEPARTURE_COLUMNS = (
     "dep_delay", "arr_delay", "cancelled", "diverted",
 )  # fmt: skip
 DEPARTURE_WEATHER = ("visib", "wind_speed", "precip")
+
+
+def loaded_checksums(lake: LakeStorage, table: Table, dates: list[date]) -> dict[date, str]:
+    """The checksum of the file each of ``dates`` was loaded from, for a daily bronze table."""
+    if lake.table(table.path) is None:
+        return {}
+    loaded = (
+        lake.scan(table.path)
+        .filter(pl.col(table.partition_column).is_in(dates))
+        .select(table.partition_column, "_source_sha256")
+        .unique()
+        .collect()
+    )
+    return dict(zip(loaded[table.partition_column], loaded["_source_sha256"], strict=True))
 
 
 def silver_flights(lake: LakeStorage, first: date, last: date, version: int | None = None) -> pl.LazyFrame:

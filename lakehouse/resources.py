@@ -34,7 +34,7 @@ from lakehouse.lib.files import FileStore
 from lakehouse.settings import project_data_dir
 
 CHAMPION = "champion"
-# The concurrency pool of every writer of the warehouse (limited to one in dagster.yaml).
+# The concurrency pool of every writer of the warehouse (limited to one in lakehouse/dagster.yaml).
 WAREHOUSE_POOL = "warehouse"
 
 
@@ -257,7 +257,7 @@ class Warehouse(DuckDBResource):
 
     dagster-duckdb retries a locked file for about 100 s; this waits at most ``lock_timeout_seconds``
     and then says who holds it. Dagster runs never collide on it: gold assets share the ``warehouse``
-    concurrency pool, limited to one in ``dagster.yaml``.
+    concurrency pool, limited to one in ``lakehouse/dagster.yaml``.
     """
 
     lock_timeout_seconds: float = Field(
@@ -351,6 +351,9 @@ class MlflowTracking(dg.ConfigurableResource):
     artifact_location: str = Field(description="Where the experiment's artifacts go (folder or s3://...).")
     experiment_name: str = Field(default="flight_delay")
     model_name: str = Field(default="flight_delay", description="Registered model name.")
+    ui_url: str = Field(
+        default="http://127.0.0.1:5000", description="The MLflow UI that links in the Dagster UI point at."
+    )
 
     def client(self) -> MlflowClient:
         return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)

@@ -32,6 +32,7 @@ SETTINGS = {
     "LAKEHOUSE_LAKE_URI": "root of the Delta tables (folder, s3://, gs://, az://)",
     "LAKEHOUSE_WAREHOUSE_PATH": "DuckDB warehouse file",
     "LAKEHOUSE_MLFLOW_ARTIFACTS": "artifact location of the MLflow experiment",
+    "LAKEHOUSE_MLFLOW_UI_URL": "address of the MLflow UI that the Dagster UI links to (make dev starts it)",
     "LAKEHOUSE_START_DATE": "first daily partition (YYYY-MM-DD)",
     "LAKEHOUSE_END_DATE": "end of the daily partitions, exclusive (empty: none)",
     "LAKEHOUSE_LANDING_INTERVAL_SECONDS": "how often the landing sensor looks",
@@ -80,6 +81,7 @@ class Settings:
     warehouse_path: str
     mlflow_tracking_uri: str
     mlflow_artifacts: str
+    mlflow_ui_url: str
     start_date: date
     end_date: date | None
     landing_interval_seconds: int
@@ -261,6 +263,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         warehouse_path=values["LAKEHOUSE_WAREHOUSE_PATH"],
         mlflow_tracking_uri=tracking,
         mlflow_artifacts=values["LAKEHOUSE_MLFLOW_ARTIFACTS"],
+        mlflow_ui_url=read.text("LAKEHOUSE_MLFLOW_UI_URL", "http://127.0.0.1:5000")[0],
         start_date=start or date(2013, 1, 1),
         end_date=end,
         landing_interval_seconds=read.number("LAKEHOUSE_LANDING_INTERVAL_SECONDS", "30", int, 1),

@@ -8,6 +8,7 @@ import dagster as dg
 import pytest
 
 from lakehouse import catalog
+from lakehouse.definitions import with_policy
 from lakehouse.defs.automation.failures import record_failed_runs
 from lakehouse.defs.automation.sensors import (
     build_landing_sensor,
@@ -16,6 +17,7 @@ from lakehouse.defs.automation.sensors import (
     retrain_decision,
 )
 from lakehouse.partitions import daily_partitions
+from lakehouse.settings import load_settings
 from lakehouse.sources.replay import flights_path, replay
 from lakehouse_tests.conftest import resources_at
 from lakehouse_tests.pipeline import GOLD_ASSETS, INGEST_ASSETS, assets_of, definitions, materialize
@@ -94,9 +96,14 @@ DAYS = {date(2013, 1, 1) + timedelta(days=i) for i in range(60)}
         ({"champion_last_day": date(2013, 2, 25)}, False, "4 of 7 new day(s)"),
         ({"champion_last_day": date(2013, 2, 20)}, True, "9 new day(s)"),
         (
-            {"champion_last_day": date(2013, 3, 1), "failed_monitoring": ["feature_drift"]},
+            {"champion_last_day": date(2013, 2, 28), "failed_monitoring": ["feature_drift"]},
             True,
             "feature_drift",
+        ),
+        (
+            {"champion_last_day": date(2013, 3, 1), "failed_monitoring": ["feature_drift"]},
+            False,
+            "nothing new to learn",
         ),
         ({"champion_last_day": date(2013, 2, 1), "failed_blocking": ["label_rate"]}, False, "label_rate"),
         (
@@ -227,3 +234,40 @@ def test_a_failed_run_is_recorded_with_its_error(tmp_path: Path):
         assert observation.metadata["run_id"].value == result.run_id
         assert observation.metadata["failed_steps"].value == ["bronze__planes"]
         assert "operational.sqlite does not exist" in observation.metadata["error"].value
+
+
+@pytest.mark.slow
+def test_after_a_demo_nothing_starts(tmp_path: Path):
+    """A small `make demo` (five days landed, every asset materialized in one run), then two ticks of each
+    sensor, the automation and the daily schedule: not one run requested, each saying why."""
+    root = tmp_path / "data"
+    replay(str(root / "landing"), root / "sources" / "operational.sqlite", JAN1, date(2013, 1, 5))
+    defs = with_policy(definitions(), load_settings({"LAKEHOUSE_DATA_DIR": str(root)}))
+    resources = resources_at(root)
+    tags = {
+        "dagster/asset_partition_range_start": "2013-01-01",
+        "dagster/asset_partition_range_end": "2013-01-05",
+    }
+    with dg.instance_for_test() as instance:
+        demo = defs.resolve_job_def("lakehouse_job").execute_in_process(
+            instance=instance,
+            tags=tags,
+            run_config={"ops": {"ml__delay_model": {"config": {"holdout_days": 1}}}},
+        )
+        assert demo.success
+        runs = len(instance.get_runs())
+        for name in ("landing_sensor", "retrain_sensor"):
+            cursor = None
+            for _ in range(2):
+                context = dg.build_sensor_context(
+                    instance=instance, cursor=cursor, resources=resources, definitions=defs
+                )
+                result = defs.resolve_sensor_def(name)(context)
+                assert not getattr(result, "run_requests", None), name
+                cursor = getattr(result, "cursor", cursor)
+        automation = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+        again = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=automation.cursor)
+        assert automation.total_requested == again.total_requested == 0
+        scoring = defs.resolve_schedule_def("daily_scoring")(dg.build_schedule_context(instance=instance))
+        assert isinstance(scoring, dg.SkipReason) and "is scored" in scoring.skip_message
+        assert len(instance.get_runs()) == runs

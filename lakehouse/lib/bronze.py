@@ -155,7 +155,10 @@ def _flights_header(lines: list[Line], file: str, required_columns: tuple[str, .
     header = lines[0]
     if header.text is None:
         raise LandingFileError(file, f"the header is not UTF-8: {header.problem}", header.number)
-    columns = next(csv.reader([header.text]))
+    try:
+        columns = next(csv.reader([header.text]))
+    except csv.Error as error:
+        raise LandingFileError(file, f"the header is not a CSV line ({error})", header.number) from None
     missing = [column for column in required_columns if column not in columns]
     if missing:
         raise LandingFileError(

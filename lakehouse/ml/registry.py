@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import base64
-import io
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 import mlflow
 import pandas as pd
 from mlflow.models import infer_signature
-from PIL import Image
 from sklearn.pipeline import Pipeline
 
 from lakehouse.resources import LakeStorage, MlflowTracking
@@ -70,8 +69,11 @@ def load_model(tracking: MlflowTracking, model_version: str | int) -> Pipeline:
 
 
 def log_png(name: str, png: bytes) -> None:
-    """Log a PNG to the active run as ``plots/<name>``."""
-    mlflow.log_image(Image.open(io.BytesIO(png)), artifact_file=f"plots/{name}")
+    """Log a PNG to the active run as ``plots/<name>``, byte for byte."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / name
+        path.write_bytes(png)
+        mlflow.log_artifact(str(path), "plots")
 
 
 def png_markdown(title: str, png: bytes) -> str:
@@ -123,7 +125,14 @@ def register(
     return Registered(version, run.info.run_id, info.model_uri)
 
 
-def run_url(tracking: MlflowTracking, run_id: str, ui: str) -> str:
-    """The address of a run in the MLflow UI at ``ui`` (``make dev`` starts one)."""
+def run_url(tracking: MlflowTracking, run_id: str) -> str:
+    """The address of a run in the tracking's MLflow UI (``make dev`` starts one)."""
     experiment = tracking.client().get_run(run_id).info.experiment_id
-    return f"{ui.rstrip('/')}/#/experiments/{experiment}/runs/{run_id}"
+    return f"{tracking.ui_url.rstrip('/')}/#/experiments/{experiment}/runs/{run_id}"
+
+
+def run_plots(tracking: MlflowTracking, run_id: str) -> dict[str, bytes]:
+    """The PNG plots a training run logged, by file name (``roc.png``...)."""
+    with tempfile.TemporaryDirectory() as folder:
+        local = Path(tracking.client().download_artifacts(run_id, "plots", folder))
+        return {path.name: path.read_bytes() for path in sorted(local.glob("*.png"))}

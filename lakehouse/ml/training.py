@@ -112,6 +112,8 @@ def _reused(mlflow: MlflowTracking, version: ModelVersion) -> Trained:
         metrics={k: run_metrics[f"holdout_{k}"] for k in METRICS},
         baseline={k: run_metrics[f"baseline_{k}"] for k in METRICS},
         reused=True,
+        plots=registry.run_plots(mlflow, version.run_id),
+        model_uri=f"models:/{mlflow.model_name}/{version.version}",
     )
 
 

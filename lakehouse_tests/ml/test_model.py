@@ -40,6 +40,8 @@ CHAMPION = {"max_iter": 60, "max_leaf_nodes": 8}
 WORSE = {"max_iter": 120}
 BETTER = {"max_iter": 10, "max_leaf_nodes": 4}
 BELOW_BASELINE = {"max_iter": 300, "learning_rate": 0.05}
+# Silver cleans its days again even though bronze is unchanged, so the tables move to new versions.
+REBUILD = {"ops": {"silver__flights": {"config": {"rebuild": True}}}}
 
 
 @pytest.fixture(scope="module")
@@ -174,6 +176,13 @@ def test_training_again_on_the_same_rows_changes_nothing(lifecycle):
     assert again.success
     model = metadata(again, "ml/delay_model")
     assert model["model_version"] == "1" and model["reused"] is True
+    # A reused version shows its own metrics, plots and run, as a new one does.
+    first = metadata(lifecycle.first, "ml/delay_model")
+    assert {"metrics", "roc", "calibration", "importance"} <= set(model)
+    assert model["roc"] == first["roc"] and model["holdout_roc_auc"] == first["holdout_roc_auc"]
+    assert model["mlflow_run"] == first["mlflow_run"]
+    assert model["mlflow_run"].startswith("http://127.0.0.1:5000/#/experiments/")
+    assert model["mlflow_run"].endswith(f"/runs/{first['mlflow_run_id']}")
     assert metadata(again, "ml/promotions")["reason"] == "already the champion"
     assert lifecycle.promotions_after_again.equals(lifecycle.promotions_after_first)
     assert lifecycle.versions_after_again == 1
@@ -297,7 +306,7 @@ def test_lineage_runs_both_ways(stores, lifecycle):
 def test_reproduce_rebuilds_the_training_set_and_the_same_predictions_from_time_travel(stores, lifecycle):
     resources, _ = stores
     # Rewrite the silver days the model read: the table moves on, the model must still be reproduced.
-    assert materialize(INGEST_ASSETS, resources, FIRST, LAST).success
+    assert materialize(INGEST_ASSETS, resources, FIRST, LAST, run_config=REBUILD).success
     result = reproduce(resources["mlflow"], resources["lake"], "3")
     assert result.hash_rebuilt == result.hash_recorded
     assert result.max_difference == 0.0 and result.identical
@@ -307,7 +316,7 @@ def test_vacuum_refuses_to_delete_what_a_registered_model_needs(stores, lifecycl
     resources, _ = stores
     lake, tracking = resources["lake"], resources["mlflow"]
     # Rewrite the silver days the models read: their table versions are no longer the current one.
-    assert materialize(INGEST_ASSETS, resources, FIRST, LAST).success
+    assert materialize(INGEST_ASSETS, resources, FIRST, LAST, run_config=REBUILD).success
     with pytest.raises(VacuumRefused, match=r"silver/flights .* version\(s\) 1, 2, 3, 4 were trained on"):
         safe_vacuum(lake, tracking, catalog.SILVER_FLIGHTS.path, retention_hours=0, dry_run=True)
     flights = catalog.SILVER_FLIGHTS.path

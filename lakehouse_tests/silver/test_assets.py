@@ -9,6 +9,7 @@ import polars as pl
 from lakehouse import catalog
 from lakehouse.defs.silver.assets import daily_silver_asset
 from lakehouse.lib.silver import QUARANTINE_SCHEMA, Cleaned, clean_weather
+from lakehouse.partitions import Chunking
 from lakehouse.sources.replay import flights_path, weather_path
 from lakehouse_tests.pipeline import TABLES, check_result, content_hash, ingest, materialize, rows_for
 
@@ -49,6 +50,39 @@ def test_running_twice_changes_no_table(resources, lake):
     assert result.success
     assert {t: content_hash(lake, t) for t in TABLES} == before
     assert lake.version("bronze/flights") == bronze_version  # unchanged files are not reloaded
+
+
+def test_silver_days_whose_bronze_is_unchanged_are_not_rewritten_unless_asked(resources, lake):
+    ingest(resources, JAN1, JAN2)
+    versions = {t.path: lake.version(t.path) for t in catalog.layer("silver")}
+    again = ingest(resources, JAN1, JAN2)
+    assert {t.path: lake.version(t.path) for t in catalog.layer("silver") if t.daily} == {
+        t.path: versions[t.path] for t in catalog.layer("silver") if t.daily
+    }
+    flights = metadata_of(again, catalog.SILVER_FLIGHTS)
+    assert (flights["days_cleaned"], flights["days_unchanged"], flights["dagster/row_count"]) == (0, 2, 0)
+    assert check_result(again, "silver/flights", "schema").passed  # the kept rows are still checked
+    assert check_result(again, "silver/flights", "row_conservation").passed
+
+    # A corrected file of one day: that day alone is cleaned again.
+    file = resources["sources"].landing_uri + "/" + flights_path(JAN2)
+    content = Path(file).read_bytes()
+    Path(file).write_bytes(content + content.split(b"\n")[1] + b"\n")  # its first row, delivered twice
+    corrected = metadata_of(ingest(resources, JAN1, JAN2), catalog.SILVER_FLIGHTS)
+    assert (corrected["days_cleaned"], corrected["days_unchanged"]) == (1, 1)
+
+    rebuild = {"ops": {"silver__flights": {"config": {"rebuild": True}}}}
+    rebuilt = metadata_of(ingest(resources, JAN1, JAN2, run_config=rebuild), catalog.SILVER_FLIGHTS)
+    assert (rebuilt["days_cleaned"], rebuilt["days_unchanged"]) == (2, 0)
+    assert lake.version(catalog.SILVER_FLIGHTS.path) > versions[catalog.SILVER_FLIGHTS.path]
+
+
+def metadata_of(result, table) -> dict:
+    """The metadata of the run's materialization of ``table`` (one event per day, the same metadata)."""
+    events = [
+        e for e in result.get_asset_materialization_events() if e.materialization.asset_key == table.key
+    ]
+    return {k: v.value for k, v in events[-1].materialization.metadata.items()}
 
 
 def test_impossible_wind_is_quarantined_and_rows_balance(resources, lake):
@@ -139,3 +173,17 @@ def test_a_new_silver_table_is_a_catalog_entry_and_its_transform(resources, lake
         assert check_result(result, entry.path, check.name).passed or check.name == "referential_integrity"
     quarantined = lake.scan(catalog.SILVER_QUARANTINE.path).filter(pl.col("source_table") == entry.name)
     assert quarantined.select(pl.len()).collect().item() == weather.height - mild.height
+
+
+def test_references_checked_in_chunks_count_each_missing_code_once(resources, lake):
+    one_day_chunks = resources | {"chunking": Chunking(max_days=1)}
+    result = ingest(one_day_chunks, JAN1, JAN2)
+    flights = lake.scan(catalog.SILVER_FLIGHTS.path).collect()
+    planes = lake.scan(catalog.SILVER_PLANES.path).collect()["tailnum"]
+    missing = flights.filter(pl.col("tailnum").is_not_null() & ~pl.col("tailnum").is_in(planes.implode()))
+    check = check_result(result, "silver/flights", "referential_integrity")
+    assert check.metadata["tailnum_not_in_planes_values"].value == missing["tailnum"].n_unique() > 0
+    assert check.metadata["tailnum_not_in_planes_rows"].value == missing.height
+    examples = check.metadata["tailnum_examples"].value
+    top = missing.group_by("tailnum").len().sort("len", "tailnum", descending=[True, False])["tailnum"][0]
+    assert top in examples

@@ -15,7 +15,8 @@ from lakehouse.defs.automation.schedules import materialized_days
 from lakehouse.lib.files import sha256
 from lakehouse.ml.lineage import ModelLineage
 from lakehouse.partitions import daily_partitions
-from lakehouse.resources import MlflowTracking, SourceSystems
+from lakehouse.reads import loaded_checksums
+from lakehouse.resources import LakeStorage, MlflowTracking, SourceSystems
 from lakehouse.settings import Settings, current
 
 
@@ -39,10 +40,21 @@ def contiguous_ranges(days: list[date]) -> list[tuple[date, date]]:
     return ranges
 
 
+def not_loaded(lake: LakeStorage, candidates: dict[tuple[str, date], str]) -> set[date]:
+    """The days among ``candidates`` whose landed file bronze does not hold already, by checksum: after a
+    `make demo`, or with a lost cursor, files already ingested start nothing."""
+    changed = set()
+    for path in {path for path, _ in candidates}:
+        days = [day for table, day in candidates if table == path]
+        loaded = loaded_checksums(lake, catalog.table(path), days)
+        changed |= {day for day in days if loaded.get(day) != candidates[(path, day)]}
+    return changed
+
+
 def build_landing_sensor(
     partitions: dg.DailyPartitionsDefinition, minimum_interval_seconds: int = 30
 ) -> dg.SensorDefinition:
-    feeds = [table.feed for table in catalog.layer("sources") if table.feed is not None]
+    bronze_tables = [table for table in catalog.layer("bronze") if table.feed is not None]
 
     @dg.sensor(
         name="landing_sensor",
@@ -50,10 +62,10 @@ def build_landing_sensor(
         minimum_interval_seconds=minimum_interval_seconds,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Requests an ingestion run (bronze and silver) for every newly landed or re-delivered "
-        "day. "
-        "Run keys come from the files' checksums: the same content is ingested once, a corrected one again.",
+        "day whose content bronze does not hold yet. Run keys come from the files' checksums: the same "
+        "content is ingested once, a corrected one again.",
     )
-    def landing_sensor(context: dg.SensorEvaluationContext, sources: SourceSystems):
+    def landing_sensor(context: dg.SensorEvaluationContext, sources: SourceSystems, lake: LakeStorage):
         landing = sources.landing
         seen: dict[str, list] = json.loads(context.cursor) if context.cursor else {}
         first, last = (
@@ -61,10 +73,10 @@ def build_landing_sensor(
             for k in (partitions.get_first_partition_key(), partitions.get_last_partition_key())
         )
         current: dict[str, list] = {}
-        changed: set[date] = set()
+        candidates: dict[tuple[str, date], str] = {}  # (bronze table, day): the landed file's digest
         ignored = []
-        for feed in feeds:
-            for file in landing.list(feed.folder, feed.suffix):
+        for table in bronze_tables:
+            for file in landing.list(table.feed.folder, table.feed.suffix):
                 day = landed_day(file.path)
                 if day is None or not first <= day <= last:
                     ignored.append(file.path)
@@ -77,7 +89,8 @@ def build_landing_sensor(
                 digest = sha256(landing.read_bytes(file.path))
                 current[file.path] = [*stamp, digest]
                 if not known or known[2] != digest:
-                    changed.add(day)
+                    candidates[(table.path, day)] = digest
+        changed = not_loaded(lake, candidates)
         if ignored:
             context.log.warning(
                 f"ignored {len(ignored)} landing file(s) outside the partitions: {ignored[:5]}"
@@ -138,6 +151,11 @@ def retrain_decision(
             False, f"no champion yet; {len(feature_days)} of {first_model_days} days of features"
         )
     new_days = sorted(d for d in feature_days if d > champion_last_day)
+    if not new_days:
+        # The same days would make the same model: training could only reuse the champion.
+        return RetrainDecision(
+            False, f"no day of features after the champion's last ({champion_last_day}): nothing new to learn"
+        )
     if failed_monitoring:
         return RetrainDecision(True, f"monitoring check(s) failed: {', '.join(failed_monitoring)}")
     if len(new_days) >= min_new_days:

@@ -17,8 +17,9 @@ from lakehouse.defs.bronze.checks import landing_complete
 from lakehouse.lib.bronze import LandingFileError, raise_unreadable, reference_frame, table_checksum
 from lakehouse.lib.contracts import REFERENCE_SOURCE_SCHEMAS
 from lakehouse.lib.files import sha256
-from lakehouse.metadata import delta_metadata
+from lakehouse.metadata import Progress, delta_metadata
 from lakehouse.partitions import SINGLE_RUN, Chunking, daily_partitions, partition_dates
+from lakehouse.reads import loaded_checksums
 from lakehouse.resources import DeltaWrite, LakeStorage, SourceSystems
 
 # For chunking a run's files by the rows they hold, before reading them (flights run about 100 bytes).
@@ -27,19 +28,6 @@ BYTES_PER_ROW = 100
 FEED_FRESHNESS = dg.FreshnessPolicy.time_window(
     fail_window=timedelta(hours=26), warn_window=timedelta(hours=25)
 )
-
-
-def _loaded_checksums(lake: LakeStorage, table: Table, dates: list[date]) -> dict[date, str]:
-    if lake.table(table.path) is None:
-        return {}
-    loaded = (
-        lake.scan(table.path)
-        .filter(pl.col(table.partition_column).is_in(dates))
-        .select(table.partition_column, "_source_sha256")
-        .unique()
-        .collect()
-    )
-    return dict(zip(loaded[table.partition_column], loaded["_source_sha256"], strict=True))
 
 
 def _check(table: Table, sources: SourceSystems, path: str) -> None:
@@ -94,14 +82,16 @@ def daily_file_asset(table: Table) -> dg.AssetsDefinition:
         landed = {f.path: f for f in landing.list(feed.folder, feed.suffix)}
         paths = {day: feed.path(day) for day in dates if feed.path(day) in landed}
         missing = [feed.path(day) for day in dates if day not in paths]
-        loaded = _loaded_checksums(lake, table, dates)
+        loaded = loaded_checksums(lake, table, dates)
         now = datetime.now(UTC)
 
         changed = changed_days(table, sources, paths, loaded)
         # A day that was loaded and whose file is now gone is left as loaded: deletions are not deliveries.
         empty, rows, write, frame = [], 0, None, None
         sizes = {day: landed[paths[day]].size // BYTES_PER_ROW for day in changed}
-        for number, chunk in enumerate(chunking.chunks(changed, sizes), start=1):
+        chunks = chunking.chunks(changed, sizes)
+        progress = Progress(context.log.info, f"{table.path}: loading", len(chunks))
+        for number, chunk in enumerate(chunks, start=1):
             frames = [_parse(table, sources, paths[day], day, now, run_id) for day in chunk]
             empty += [paths[day] for day, part in zip(chunk, frames, strict=True) if part.is_empty()]
             frame = pl.concat(frames, how="diagonal_relaxed")
@@ -109,14 +99,15 @@ def daily_file_asset(table: Table) -> dg.AssetsDefinition:
                 table.path, frame, table.partition_column, chunk, run_id, schema_merge=True
             )
             rows += frame.height
-            context.log.info(f"{table.path}: chunk {number}, {len(chunk)} day(s), {rows:,} rows so far")
+            progress.chunk(number, rows)
         metadata = {
             "files_loaded": len(changed),
             "files_unchanged": len(paths) - len(changed),
             "files_missing": len(missing),
         }
         if write is not None:
-            metadata |= delta_metadata(DeltaWrite(write.uri, write.version, rows), frame)
+            total = lake.scan(table.path).select(pl.len()).collect().item()
+            metadata |= delta_metadata(DeltaWrite(write.uri, write.version, rows), frame, total)
             version = write.version
         else:
             version = lake.version(table.path)

@@ -12,7 +12,7 @@ from lakehouse import quality
 from lakehouse.catalog import DAILY_AIRPORT_PERFORMANCE, DEPARTURES, SILVER_FLIGHTS, SILVER_WEATHER, Table
 from lakehouse.defs.gold import checks
 from lakehouse.lib import marts
-from lakehouse.metadata import warehouse_metadata
+from lakehouse.metadata import Progress, warehouse_metadata
 from lakehouse.partitions import (
     PREVIOUS_DAY,
     SINGLE_RUN,
@@ -53,7 +53,9 @@ def departures_asset() -> dg.AssetsDefinition:
         dates = partition_dates(context)
         silver_rows = rows_per_day(lake.scan(SILVER_FLIGHTS.path), "flight_date", dates)
         schema_checks, gold_rows, rows, without_weather = [], [], 0, 0
-        for chunk in chunking.chunks(dates, silver_rows):
+        chunks = chunking.chunks(dates, silver_rows)
+        progress = Progress(context.log.info, table.path, len(chunks))
+        for number, chunk in enumerate(chunks, start=1):
             frame = departures_of_days(lake, chunk[0], chunk[-1])
             with warehouse.get_connection() as connection:
                 total = warehouse.replace_days(connection, table.warehouse_table, frame, chunk)
@@ -63,6 +65,7 @@ def departures_asset() -> dg.AssetsDefinition:
             without_weather += frame.select(
                 pl.all_horizontal(pl.col(DEPARTURE_WEATHER).is_null()).sum()
             ).item()
+            progress.chunk(number, rows, "departures")
         return dg.MaterializeResult(
             metadata=warehouse_metadata(frame, table.warehouse_table, rows, total, warehouse.database)
             | {"days": len(dates), "departures_without_weather": without_weather},

@@ -12,7 +12,7 @@ from lakehouse import quality
 from lakehouse.catalog import FLIGHT_FEATURES, SILVER_AIRPORTS, SILVER_FLIGHTS, SILVER_PLANES, SILVER_WEATHER
 from lakehouse.defs.gold import checks
 from lakehouse.lib.features import FEATURE_COLUMNS, HISTORY_LOOKBACK_DAYS
-from lakehouse.metadata import warehouse_metadata
+from lakehouse.metadata import Progress, warehouse_metadata
 from lakehouse.partitions import (
     FLIGHT_HISTORY,
     PREVIOUS_DAY,
@@ -54,6 +54,7 @@ def flight_features_asset() -> dg.AssetsDefinition:
         feature_rows, rows, late = [], 0, 0
         silver_rows = rows_per_day(lake.scan(SILVER_FLIGHTS.path), "flight_date", dates)
         runs = chunking.chunks(dates, silver_rows)
+        progress = Progress(context.log.info, table.path, len(runs))
         for number, chunk in enumerate(runs, start=1):
             features = features_of_days(lake, chunk[0], chunk[-1])
             with warehouse.get_connection() as connection:
@@ -67,7 +68,7 @@ def flight_features_asset() -> dg.AssetsDefinition:
                 checks.null_rates_check(table.key, features, FEATURE_COLUMNS),
             ):
                 checked.setdefault(result.check_name, []).append(result)
-            context.log.info(f"{table.path}: chunk {number} of {len(runs)}, {rows:,} flights so far")
+            progress.chunk(number, rows, "flights")
         matches = checks.matches_silver_check(
             table.key, checks.daily_rows(silver_rows), pl.concat(feature_rows)
         )

@@ -60,7 +60,7 @@ class TrainingConfig(dg.Config):
         return {name: getattr(self, name) for name in (*training.PARAMS, "holdout_days")}
 
 
-def _metadata(trained: training.Trained) -> dict:
+def _metadata(trained: training.Trained, mlflow: MlflowTracking) -> dict:
     lineage = trained.lineage
     comparison = pl.DataFrame(
         {
@@ -72,6 +72,7 @@ def _metadata(trained: training.Trained) -> dict:
     metadata = {
         "model_version": trained.version,
         "mlflow_run_id": trained.run_id,
+        "mlflow_run": dg.MetadataValue.url(registry.run_url(mlflow, trained.run_id)),
         "reused": trained.reused,
         "window": lineage.window.describe(),
         "train_rows": lineage.train_rows,
@@ -124,7 +125,7 @@ def delay_model(
         log=context.log.info,
     )
     return dg.MaterializeResult(
-        metadata=_metadata(trained),
+        metadata=_metadata(trained, mlflow),
         data_version=dg.DataVersion(trained.version),
         check_results=[checks.beats_baseline(DELAY_MODEL, trained.metrics, trained.baseline)],
     )

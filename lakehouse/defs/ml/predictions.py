@@ -50,7 +50,7 @@ def predictions_asset() -> dg.AssetsDefinition:
             f"scored {scored.height:,} flights of {len(dates)} day(s) with version {champion.version}"
         )
         return dg.MaterializeResult(
-            metadata=delta_metadata(write, scored)
+            metadata=delta_metadata(write, scored, lake.scan(table.path).select(pl.len()).collect().item())
             | {
                 "model_version": champion.version,
                 "mean_probability_late": float(scores.mean()) if len(scores) else 0.0,

@@ -10,11 +10,12 @@ from datetime import date
 
 import dagster as dg
 import polars as pl
+from pydantic import Field
 
 from lakehouse import catalog, quality
 from lakehouse.catalog import SILVER_QUARANTINE, Table
 from lakehouse.lib.silver import SchemaChangeError
-from lakehouse.metadata import counts_table, delta_metadata, markdown_table
+from lakehouse.metadata import Progress, counts_table, delta_metadata, markdown_table
 from lakehouse.partitions import SINGLE_RUN, Chunking, daily_partitions, partition_dates, rows_per_day
 from lakehouse.resources import DeltaWrite, LakeStorage
 
@@ -27,6 +28,11 @@ def write_quarantine(
     """Replace this table's (and these days') slice of the quarantine, and say so in the UI."""
     rejected = rejected.with_columns(source_table=pl.lit(table.name))  # the slice is the table's own
     scope = {"source_table": table.name}
+    by_rule = dict(rejected.group_by("rule").len().sort("rule").iter_rows())
+    if dates is None and _same_slice(lake, rejected, table):
+        # A reference table's unchanged snapshot quarantines the same rows: nothing to write.
+        version = lake.version(SILVER_QUARANTINE.path)
+        return DeltaWrite(lake.uri(SILVER_QUARANTINE.path), version, 0), by_rule
     if dates is None:
         write = lake.replace_where(
             SILVER_QUARANTINE.path,
@@ -39,7 +45,6 @@ def write_quarantine(
         write = lake.replace_dates(
             SILVER_QUARANTINE.path, rejected, "partition_date", dates, context.run.run_id, scope=scope
         )
-    by_rule = dict(rejected.group_by("rule").len().sort("rule").iter_rows())
     context.log_event(
         dg.AssetMaterialization(
             asset_key=SILVER_QUARANTINE.key,
@@ -54,6 +59,17 @@ def write_quarantine(
         )
     )
     return write, by_rule
+
+
+def _same_slice(lake: LakeStorage, rejected: pl.DataFrame, table: Table) -> bool:
+    """Whether the quarantine holds exactly ``rejected`` as ``table``'s slice already."""
+    if lake.table(SILVER_QUARANTINE.path) is None:
+        return False
+    held = lake.scan(SILVER_QUARANTINE.path).filter(pl.col("source_table") == table.name).collect()
+    order = ["source_line", "rule"]
+    return held.height == rejected.height and held.select(rejected.columns).sort(order).equals(
+        rejected.sort(order)
+    )
 
 
 def quarantined_counts(lake: LakeStorage, table: Table, dates: list[date] | None) -> pl.DataFrame:
@@ -101,12 +117,11 @@ def references_of(table: Table, lake: LakeStorage) -> dict[str, tuple[str, pl.Se
     }
 
 
-def chunk_checks(table: Table, rows: pl.DataFrame, relations: dict) -> list[dg.AssetCheckResult]:
-    """The checks of the rows a chunk wrote: its contract, its key and its references."""
+def chunk_checks(table: Table, rows: pl.DataFrame) -> list[dg.AssetCheckResult]:
+    """The checks of the rows a chunk wrote: its contract and its key."""
     return [
         quality.schema_check(table.key, rows, table.contract),
         quality.unique_check(table.key, rows, list(table.key_columns)),
-        quality.referential_check(table.key, rows, relations),
     ]
 
 
@@ -116,6 +131,47 @@ def conservation(table: Table, lake: LakeStorage, bronze_rows: dict, dates: list
     silver = quality.counts_by(written.select(table.partition_column).collect(), table.partition_column)
     quarantined = quarantined_counts(lake, table, dates)
     return quality.conservation_check(table.key, quality.ledger(bronze_rows), silver, quarantined)
+
+
+class SilverConfig(dg.Config):
+    """Whether to clean again the days whose bronze has not changed since silver was built."""
+
+    rebuild: bool = Field(
+        default=False,
+        description="Clean every day of the run again, even those whose bronze is unchanged (after a change "
+        "of the cleaning rules, or a corrected reference table).",
+    )
+
+
+def _stamps(rows: pl.LazyFrame, day: str, loaded_at: str, dates: list[date]) -> dict[date, tuple]:
+    """Per day: the rows, and the earliest and latest load time they carry."""
+    found = (
+        rows.filter(pl.col(day).is_in(dates))
+        .group_by(day)
+        .agg(pl.len(), pl.col(loaded_at).min().alias("first"), pl.col(loaded_at).max().alias("last"))
+        .collect()
+    )
+    return {row[0]: row[1:] for row in found.iter_rows()}
+
+
+def up_to_date(table: Table, lake: LakeStorage, dates: list[date]) -> set[date]:
+    """The days whose silver and quarantine rows were cleaned from exactly the bronze rows there now: all
+    from the same load of the day's file (``_loaded_at``), and every bronze row accounted for."""
+    [bronze] = table.upstream
+    if lake.table(table.path) is None or lake.table(SILVER_QUARANTINE.path) is None:
+        return set()
+    loaded = _stamps(lake.scan(bronze.path), bronze.partition_column, "_loaded_at", dates)
+    silver = _stamps(lake.scan(table.path), table.partition_column, "_loaded_at", dates)
+    quarantine = lake.scan(SILVER_QUARANTINE.path).filter(pl.col("source_table") == table.name)
+    rejected = _stamps(quarantine, "partition_date", "loaded_at", dates)
+    current = set()
+    for day in dates:
+        rows, first, last = loaded.get(day, (0, None, None))
+        written = [side[day] for side in (silver, rejected) if day in side]
+        balanced = rows == sum(count for count, _, _ in written)
+        if balanced and all(stamp[1] == first and stamp[2] == last for stamp in written):
+            current.add(day)
+    return current
 
 
 def daily_silver_asset(table: Table) -> dg.AssetsDefinition:
@@ -138,13 +194,18 @@ def daily_silver_asset(table: Table) -> dg.AssetsDefinition:
         check_specs=table.check_specs(),
         code_version="1",
     )
-    def _asset(context: dg.AssetExecutionContext, lake: LakeStorage, chunking: Chunking):
+    def _asset(
+        context: dg.AssetExecutionContext, config: SilverConfig, lake: LakeStorage, chunking: Chunking
+    ):
         dates = partition_dates(context)
+        bronze_rows = rows_per_day(lake.scan(bronze.path), bronze.partition_column, dates)
+        unchanged = set() if config.rebuild else up_to_date(table, lake, dates)
+        todo = [day for day in dates if day not in unchanged]
         reads, relations = reads_of(table, lake), references_of(table, lake)
         checked: dict[str, list[dg.AssetCheckResult]] = {}
-        quarantined, rows, write, cleaned = [], 0, None, None
-        bronze_rows = rows_per_day(lake.scan(bronze.path), bronze.partition_column, dates)
-        chunks = chunking.chunks(dates, bronze_rows)
+        quarantined, found, rows, write, shown = [], [], 0, None, None
+        chunks = chunking.chunks(todo, bronze_rows)
+        progress = Progress(context.log.info, f"{table.path}: cleaning", len(chunks))
         for number, chunk in enumerate(chunks, start=1):
             source = lake.scan(bronze.path).filter(pl.col(bronze.partition_column).is_in(chunk))
             try:
@@ -156,24 +217,43 @@ def daily_silver_asset(table: Table) -> dg.AssetsDefinition:
             write = lake.replace_dates(
                 table.path, cleaned.rows, table.partition_column, chunk, context.run.run_id
             )
-            rows += cleaned.rows.height
+            rows, shown = rows + cleaned.rows.height, cleaned.rows
             quarantined.append(cleaned.quarantine)
-            for result in chunk_checks(table, cleaned.rows, relations):
+            for result in chunk_checks(table, cleaned.rows):
                 checked.setdefault(result.check_name, []).append(result)
-            context.log.info(f"{table.path}: chunk {number} of {len(chunks)}, {rows:,} rows so far")
-        rejected = pl.concat(quarantined)
-        quarantine_write, by_rule = write_quarantine(context, lake, rejected, table, dates)
-        ledger = conservation(table, lake, bronze_rows, dates)
-        yield dg.MaterializeResult(
-            metadata=delta_metadata(DeltaWrite(write.uri, write.version, rows), cleaned.rows)
-            | {
-                "days": len(dates),
+            found.append(quality.orphans(cleaned.rows, relations))
+            progress.chunk(number, rows)
+        # The days kept as they were are checked as they are.
+        for chunk in chunking.chunks(sorted(unchanged), bronze_rows):
+            kept = lake.scan(table.path).filter(pl.col(table.partition_column).is_in(chunk)).collect()
+            shown = kept if shown is None else shown
+            for result in chunk_checks(table, kept):
+                checked.setdefault(result.check_name, []).append(result)
+            found.append(quality.orphans(kept, relations))
+        rejected = pl.concat(quarantined) if quarantined else None
+        metadata = {"days": len(dates), "days_cleaned": len(todo), "days_unchanged": len(unchanged)}
+        if rejected is not None:
+            quarantine_write, by_rule = write_quarantine(context, lake, rejected, table, todo)
+            metadata |= {
                 "rows_quarantined": rejected.height,
                 "quarantined_by_rule": counts_table(by_rule, "rule"),
                 "quarantine_delta_version": quarantine_write.version,
-            },
-            data_version=dg.DataVersion(str(write.version)),
-            check_results=[ledger, *(quality.combine(results) for results in checked.values())],
+            }
+        if unchanged:
+            context.log.info(f"{table.path}: {len(unchanged)} day(s) unchanged since bronze was loaded")
+        version = write.version if write else lake.version(table.path)
+        total = lake.scan(table.path).select(pl.len()).collect().item()
+        ledger = conservation(table, lake, bronze_rows, dates)
+        # Distinct codes counted once over every chunk, examples from all of them.
+        referential = quality.referential_check(table.key, quality.merge_orphans(found), relations)
+        yield dg.MaterializeResult(
+            metadata=delta_metadata(DeltaWrite(lake.uri(table.path), version, rows), shown, total) | metadata,
+            data_version=dg.DataVersion(str(version)),
+            check_results=[
+                ledger,
+                referential,
+                *(quality.combine(results) for results in checked.values()),
+            ],
         )
 
     return _asset
