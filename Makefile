@@ -12,7 +12,7 @@ export DAGSTER_HOME := $(CURDIR)/data/dagster_home
 # them, 40 s on SQLite). Dagster's trade-off: a failed run marks the run failed, not each of its days.
 export DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS := true
 
-.PHONY: install demo test test-fast fuzz check dev lint quality bench clean clean-data
+.PHONY: install demo test test-fast fuzz e2e screenshots chromium check dev lint quality bench clean clean-data
 
 $(BIN)/.installed: pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -26,8 +26,7 @@ $(DAGSTER_HOME)/dagster.yaml: lakehouse/dagster.yaml
 	mkdir -p $(DAGSTER_HOME)
 	cp lakehouse/dagster.yaml $@
 
-# The job runs as the `dg` project's code location, the one `make dev` serves: its run is listed under
-# the job in the UI.
+# The job runs through `dg launch`, in the instance `make dev` serves.
 demo: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/lakehouse replay --from $(FROM) --through $(THROUGH)
 	$(BIN)/dg launch --job $(JOB) --partition-range $(FROM)...$(THROUGH) --config lakehouse/run_config/quiet.yaml
@@ -53,6 +52,17 @@ test-fast: install
 fuzz: install
 	$(BIN)/pytest -p no:randomly lakehouse_tests/reliability/test_fuzz_deliveries.py \
 		--hypothesis-profile=fuzz --hypothesis-show-statistics
+
+# The UI tests in a real browser: Debian's chromium (installed here if missing; needs root, as in CI).
+chromium:
+	test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
+
+e2e: install chromium
+	$(BIN)/pytest -p no:randomly lakehouse_tests/e2e
+
+# The README's screenshots, taken by the UI tests on a small demo.
+screenshots: install chromium
+	E2E_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/pytest -p no:randomly lakehouse_tests/e2e
 
 # The code location loads and every definition is valid, as `dg` sees it.
 check: install

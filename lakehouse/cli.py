@@ -203,7 +203,7 @@ def reproduce(version: str) -> None:
     from lakehouse.ml.training import reproduce as run_reproduce
 
     lake, tracking = _stores()
-    result = run_reproduce(tracking, lake, version)
+    result = run_reproduce(tracking, lake, version, log=lambda line: click.echo(f"  {line}"))
     click.echo(f"{tracking.model_name} version {result.version}: {result.window.describe()}")
     click.echo(
         f"  training data hash  recorded {result.hash_recorded[:16]}…  rebuilt {result.hash_rebuilt[:16]}…"

@@ -224,13 +224,16 @@ class Reproduction:
         return self.hash_recorded == self.hash_rebuilt and self.max_difference == 0.0
 
 
-def reproduce(tracking: MlflowTracking, lake: LakeStorage, version: str) -> Reproduction:
+def reproduce(
+    tracking: MlflowTracking, lake: LakeStorage, version: str, log: Callable[[str], None] = lambda _: None
+) -> Reproduction:
     """Rebuild a version's training set from silver at the recorded Delta versions (time travel),
     retrain with its recorded parameters and compare its holdout predictions with the registered model's."""
     lineage = model_lineage(tracking, version)
     model_version = tracking.client().get_model_version(tracking.model_name, str(version))
     params = tracking.client().get_run(model_version.run_id).data.params
     window = lineage.window
+    log(f"rebuilding the features of {window.describe()} from {len(lineage.input_versions)} table versions")
     features = features_of_days(lake, window.train_start, window.holdout_end, lineage.input_versions)
     train_rows, holdout = split(features, window, lineage.train_every)
     model = build_pipeline(
@@ -239,7 +242,9 @@ def reproduce(tracking: MlflowTracking, lake: LakeStorage, version: str) -> Repr
         max_leaf_nodes=int(params["max_leaf_nodes"]),
         l2_regularization=float(params["l2_regularization"]),
     )
+    log(f"retraining on {train_rows.height:,} flights")
     model.fit(model_input(train_rows), train_rows[LABEL].to_numpy())
+    log(f"scoring {holdout.height:,} holdout flights with the rebuilt and the registered model")
     rebuilt = scores_of(model, holdout)
     registered = scores_of(registry.load_model(tracking, version), holdout)
     return Reproduction(
