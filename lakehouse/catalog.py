@@ -23,6 +23,9 @@ from lakehouse.lib import schemas
 from lakehouse.lib.silver import FLIGHT_KEY, WEATHER_KEY, clean_flights, clean_reference, clean_weather
 
 LAYERS = ("sources", "bronze", "silver", "gold", "ml", "ops")
+# Every asset, partitioned or not, runs a range of days as one run (not one run per day): a year's backfill
+# is one run, and `dg launch --partition-range` can launch any job.
+SINGLE_RUN = dg.BackfillPolicy.single_run()
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,21 @@ class Table:
         if name not in {check.name for check in self.checks}:
             raise KeyError(f"{self.path} has no check {name!r}")
         return dg.AssetCheckKey(self.key, name)
+
+    def asset(self, **extra):
+        """The ``@dg.asset`` decorator of this table: key, description, group (its layer), kinds, upstream
+        and checks from the entry, one run for any range of days, and ``extra`` (partitions, pool, code
+        version, or other deps)."""
+        arguments = {
+            "key": self.key,
+            "description": self.description,
+            "group_name": self.layer,
+            "kinds": set(self.kinds),
+            "deps": [upstream.key for upstream in self.upstream],
+            "check_specs": self.check_specs(),
+            "backfill_policy": SINGLE_RUN,
+        }
+        return dg.asset(**(arguments | extra))
 
     def check_specs(self) -> list[dg.AssetCheckSpec]:
         return [

@@ -19,10 +19,6 @@ import polars as pl
 from lakehouse.lib.features import HISTORY_LOOKBACK_DAYS
 from lakehouse.settings import Settings, current
 
-# Every asset, partitioned or not, runs a range of days as one run (not one run per day): a year's backfill
-# is one run, and `dg launch --partition-range` can launch any job.
-SINGLE_RUN = dg.BackfillPolicy.single_run()
-
 # A day's features look back at the flights of the 29 days before it, and at the previous day's weather.
 FLIGHT_HISTORY = dg.TimeWindowPartitionMapping(
     start_offset=-HISTORY_LOOKBACK_DAYS, end_offset=0, allow_nonexistent_upstream_partitions=True

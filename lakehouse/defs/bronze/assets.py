@@ -18,7 +18,7 @@ from lakehouse.lib.bronze import LandingFileError, raise_unreadable, reference_f
 from lakehouse.lib.contracts import REFERENCE_SOURCE_SCHEMAS
 from lakehouse.lib.files import sha256
 from lakehouse.metadata import Progress, delta_metadata
-from lakehouse.partitions import SINGLE_RUN, Chunking, daily_partitions, partition_dates
+from lakehouse.partitions import Chunking, daily_partitions, partition_dates
 from lakehouse.reads import loaded_checksums
 from lakehouse.resources import DeltaWrite, LakeStorage, SourceSystems
 
@@ -62,18 +62,7 @@ def changed_days(
 def daily_file_asset(table: Table) -> dg.AssetsDefinition:
     """A bronze asset loading one landing file per day of its feed (``<folder>/YYYY-MM-DD<suffix>``)."""
 
-    @dg.asset(
-        key=table.key,
-        description=table.description,
-        group_name=table.layer,
-        kinds=set(table.kinds),
-        deps=[upstream.key for upstream in table.upstream],
-        partitions_def=daily_partitions(),
-        backfill_policy=SINGLE_RUN,
-        check_specs=table.check_specs(),
-        freshness_policy=FEED_FRESHNESS,
-        code_version="1",
-    )
+    @table.asset(partitions_def=daily_partitions(), freshness_policy=FEED_FRESHNESS, code_version="1")
     def _asset(
         context: dg.AssetExecutionContext, sources: SourceSystems, lake: LakeStorage, chunking: Chunking
     ) -> dg.MaterializeResult:
@@ -129,15 +118,7 @@ def reference_asset(table: Table) -> dg.AssetsDefinition:
     """A bronze snapshot of one operational table, reloaded only when its content changed."""
     [source] = table.upstream
 
-    @dg.asset(
-        key=table.key,
-        description=table.description,
-        group_name=table.layer,
-        kinds=set(table.kinds),
-        deps=[source.key],
-        backfill_policy=SINGLE_RUN,
-        code_version="1",
-    )
+    @table.asset(code_version="1")
     def _asset(
         context: dg.AssetExecutionContext, sources: SourceSystems, lake: LakeStorage
     ) -> dg.MaterializeResult:

@@ -15,7 +15,6 @@ from lakehouse.lib import marts
 from lakehouse.metadata import Progress, warehouse_metadata
 from lakehouse.partitions import (
     PREVIOUS_DAY,
-    SINGLE_RUN,
     Chunking,
     daily_partitions,
     partition_dates,
@@ -27,18 +26,7 @@ from lakehouse.resources import WAREHOUSE_POOL, LakeStorage, Warehouse
 
 def _daily_asset(table: Table, deps: list):
     """The decorator of a daily gold asset of ``table``."""
-    return dg.asset(
-        key=table.key,
-        description=table.description,
-        group_name=table.layer,
-        kinds=set(table.kinds),
-        deps=deps,
-        partitions_def=daily_partitions(),
-        backfill_policy=SINGLE_RUN,
-        pool=WAREHOUSE_POOL,
-        check_specs=table.check_specs(),
-        code_version="1",
-    )
+    return table.asset(deps=deps, partitions_def=daily_partitions(), pool=WAREHOUSE_POOL, code_version="1")
 
 
 def departures_asset() -> dg.AssetsDefinition:

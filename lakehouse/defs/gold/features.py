@@ -16,7 +16,6 @@ from lakehouse.metadata import Progress, warehouse_metadata
 from lakehouse.partitions import (
     FLIGHT_HISTORY,
     PREVIOUS_DAY,
-    SINGLE_RUN,
     Chunking,
     daily_partitions,
     partition_dates,
@@ -29,11 +28,7 @@ from lakehouse.resources import WAREHOUSE_POOL, LakeStorage, Warehouse
 def flight_features_asset() -> dg.AssetsDefinition:
     table = FLIGHT_FEATURES
 
-    @dg.asset(
-        key=table.key,
-        description=table.description,
-        group_name=table.layer,
-        kinds=set(table.kinds),
+    @table.asset(
         deps=[
             dg.AssetDep(SILVER_FLIGHTS.key, partition_mapping=FLIGHT_HISTORY),
             dg.AssetDep(SILVER_WEATHER.key, partition_mapping=PREVIOUS_DAY),
@@ -41,9 +36,7 @@ def flight_features_asset() -> dg.AssetsDefinition:
             SILVER_AIRPORTS.key,
         ],
         partitions_def=daily_partitions(),
-        backfill_policy=SINGLE_RUN,
         pool=WAREHOUSE_POOL,
-        check_specs=table.check_specs(),
         code_version="2",
     )
     def flight_features(

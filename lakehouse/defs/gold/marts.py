@@ -9,7 +9,6 @@ from lakehouse import catalog, quality
 from lakehouse.catalog import DEPARTURES, Table
 from lakehouse.lib import marts
 from lakehouse.metadata import warehouse_metadata
-from lakehouse.partitions import SINGLE_RUN
 from lakehouse.resources import WAREHOUSE_POOL, Warehouse
 
 # Each whole-history mart's query, by table name.
@@ -23,17 +22,7 @@ QUERIES = {
 def whole_history_mart(table: Table) -> dg.AssetsDefinition:
     sql = QUERIES[table.name]
 
-    @dg.asset(
-        key=table.key,
-        description=table.description,
-        group_name=table.layer,
-        kinds=set(table.kinds),
-        deps=[upstream.key for upstream in table.upstream],
-        pool=WAREHOUSE_POOL,
-        check_specs=table.check_specs(),
-        backfill_policy=SINGLE_RUN,
-        code_version="2",
-    )
+    @table.asset(pool=WAREHOUSE_POOL, code_version="2")
     def _asset(warehouse: Warehouse) -> dg.MaterializeResult:
         with warehouse.get_connection() as connection:
             if not warehouse.exists(connection, DEPARTURES.warehouse_table):

@@ -12,7 +12,6 @@ from lakehouse.defs.ml import checks
 from lakehouse.lib.model import TrainingWindow, choose_window
 from lakehouse.metadata import markdown_table
 from lakehouse.ml import registry, training
-from lakehouse.partitions import SINGLE_RUN
 from lakehouse.reads import feature_days
 from lakehouse.resources import LakeStorage, MlflowTracking, Warehouse
 
@@ -94,16 +93,7 @@ def _metadata(trained: training.Trained, mlflow: MlflowTracking) -> dict:
     return metadata
 
 
-@dg.asset(
-    key=DELAY_MODEL.key,
-    description=DELAY_MODEL.description,
-    group_name=DELAY_MODEL.layer,
-    kinds=set(DELAY_MODEL.kinds),
-    deps=[upstream.key for upstream in DELAY_MODEL.upstream],
-    check_specs=DELAY_MODEL.check_specs(),
-    backfill_policy=SINGLE_RUN,
-    code_version="2",
-)
+@DELAY_MODEL.asset(code_version="2")
 def delay_model(
     context: dg.AssetExecutionContext,
     config: TrainingConfig,

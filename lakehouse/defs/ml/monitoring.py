@@ -16,7 +16,6 @@ from lakehouse.lib.monitoring import drift_plot, drift_table
 from lakehouse.metadata import markdown_table
 from lakehouse.ml import registry
 from lakehouse.ml.lineage import ModelLineage
-from lakehouse.partitions import SINGLE_RUN
 from lakehouse.reads import feature_days, read_features
 from lakehouse.resources import CHAMPION, LakeStorage, MlflowTracking, Warehouse
 
@@ -52,16 +51,7 @@ def scored_outcomes(lake: LakeStorage, version: int, first, last) -> pl.DataFram
     )
 
 
-@dg.asset(
-    key=MONITORING.key,
-    description=MONITORING.description,
-    group_name=MONITORING.layer,
-    kinds=set(MONITORING.kinds),
-    deps=[upstream.key for upstream in MONITORING.upstream],
-    check_specs=MONITORING.check_specs(),
-    backfill_policy=SINGLE_RUN,
-    code_version="1",
-)
+@MONITORING.asset(code_version="1")
 def monitoring(
     context: dg.AssetExecutionContext,
     config: MonitoringConfig,

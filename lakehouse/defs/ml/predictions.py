@@ -7,7 +7,7 @@ from lakehouse.catalog import PREDICTIONS, PROMOTIONS
 from lakehouse.lib.model import scores_of
 from lakehouse.metadata import delta_metadata
 from lakehouse.ml import registry
-from lakehouse.partitions import SINGLE_RUN, daily_partitions, partition_dates
+from lakehouse.partitions import daily_partitions, partition_dates
 from lakehouse.reads import read_features
 from lakehouse.resources import CHAMPION, LakeStorage, MlflowTracking, Warehouse
 
@@ -15,16 +15,7 @@ from lakehouse.resources import CHAMPION, LakeStorage, MlflowTracking, Warehouse
 def predictions_asset() -> dg.AssetsDefinition:
     table = PREDICTIONS
 
-    @dg.asset(
-        key=table.key,
-        description=table.description,
-        group_name=table.layer,
-        kinds=set(table.kinds),
-        deps=[upstream.key for upstream in table.upstream],
-        partitions_def=daily_partitions(),
-        backfill_policy=SINGLE_RUN,
-        code_version="1",
-    )
+    @table.asset(partitions_def=daily_partitions(), code_version="1")
     def predictions(
         context: dg.AssetExecutionContext, warehouse: Warehouse, lake: LakeStorage, mlflow: MlflowTracking
     ) -> dg.MaterializeResult:

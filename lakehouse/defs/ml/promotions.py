@@ -8,7 +8,6 @@ from lakehouse.catalog import DELAY_MODEL, PROMOTIONS
 from lakehouse.metadata import delta_metadata
 from lakehouse.ml import gate
 from lakehouse.ml.lineage import model_lineage
-from lakehouse.partitions import SINGLE_RUN
 from lakehouse.resources import LakeStorage, MlflowTracking, Warehouse
 
 
@@ -25,15 +24,7 @@ def _judged(lake: LakeStorage, version: str) -> bool:
     return bool(decisions.select(pl.len()).collect().item())
 
 
-@dg.asset(
-    key=PROMOTIONS.key,
-    description=PROMOTIONS.description,
-    group_name=PROMOTIONS.layer,
-    kinds=set(PROMOTIONS.kinds),
-    deps=[upstream.key for upstream in PROMOTIONS.upstream],
-    backfill_policy=SINGLE_RUN,
-    code_version="1",
-)
+@PROMOTIONS.asset(code_version="1")
 def promotions(
     context: dg.AssetExecutionContext,
     config: GateConfig,

@@ -16,7 +16,7 @@ from lakehouse import catalog, quality
 from lakehouse.catalog import SILVER_QUARANTINE, Table
 from lakehouse.lib.silver import SchemaChangeError
 from lakehouse.metadata import Progress, counts_table, delta_metadata, markdown_table
-from lakehouse.partitions import SINGLE_RUN, Chunking, daily_partitions, partition_dates, rows_per_day
+from lakehouse.partitions import Chunking, daily_partitions, partition_dates, rows_per_day
 from lakehouse.resources import DeltaWrite, LakeStorage
 
 QUARANTINE_PARTITIONS = ["source_table", "partition_date"]
@@ -183,17 +183,7 @@ def daily_silver_asset(table: Table) -> dg.AssetsDefinition:
         *(ref.key for ref, _ in table.references.values()),
     ]
 
-    @dg.asset(
-        key=table.key,
-        description=table.description,
-        group_name=table.layer,
-        kinds=set(table.kinds),
-        deps=list(dict.fromkeys(deps)),
-        partitions_def=daily_partitions(),
-        backfill_policy=SINGLE_RUN,
-        check_specs=table.check_specs(),
-        code_version="1",
-    )
+    @table.asset(deps=list(dict.fromkeys(deps)), partitions_def=daily_partitions(), code_version="1")
     def _asset(
         context: dg.AssetExecutionContext, config: SilverConfig, lake: LakeStorage, chunking: Chunking
     ):
@@ -263,16 +253,7 @@ def reference_silver_asset(table: Table) -> dg.AssetsDefinition:
     """A silver reference table, made equal to its cleaned bronze snapshot by MERGE on its key."""
     [bronze] = table.upstream
 
-    @dg.asset(
-        key=table.key,
-        description=table.description,
-        group_name=table.layer,
-        kinds=set(table.kinds),
-        deps=[bronze.key],
-        check_specs=table.check_specs(),
-        backfill_policy=SINGLE_RUN,
-        code_version="1",
-    )
+    @table.asset(code_version="1")
     def _asset(context: dg.AssetExecutionContext, lake: LakeStorage) -> dg.MaterializeResult:
         source = lake.scan(bronze.path)
         cleaned = table.transform(source, reads_of(table, lake))
