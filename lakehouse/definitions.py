@@ -9,6 +9,7 @@ and the resources are configured from them, with local defaults under the projec
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import dagster as dg
@@ -79,7 +80,13 @@ def with_policy(loaded: dg.Definitions, settings: Settings) -> dg.Definitions:
     )
 
 
+@functools.cache
+def _definitions(settings: Settings) -> dg.Definitions:
+    return with_policy(dg.load_from_defs_folder(path_within_project=Path(__file__).parent), settings)
+
+
 @dg.definitions
 def defs() -> dg.Definitions:
-    settings = current()  # checked first: every problem in the settings is named before anything loads
-    return with_policy(dg.load_from_defs_folder(path_within_project=Path(__file__).parent), settings)
+    # Built once per process and deployment: Dagster asks for the definitions again when it reconstructs a
+    # job to run it, and each build loads the whole defs folder.
+    return _definitions(current())  # current() first checks the settings, naming every problem at once

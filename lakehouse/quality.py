@@ -12,10 +12,8 @@ import dagster as dg
 import pandera.polars as pa
 import polars as pl
 
-from lakehouse.catalog import REFERENTIAL_INTEGRITY, ROW_CONSERVATION, SCHEMA
+from lakehouse.catalog import REFERENTIAL_INTEGRITY, ROW_CONSERVATION, SCHEMA, UNIQUE_KEYS
 from lakehouse.metadata import markdown_table
-
-UNIQUE_KEYS = "unique_keys"
 
 
 def schema_check(

@@ -103,10 +103,10 @@ def delivered_lines(content: bytes) -> list[Line]:
 
 
 def _judge(
-    total: int, failing: list[Line], malformed: int, file: str, kind: str, tolerance: Tolerance
+    total: int, failing: list[Line], malformed: int, file: str, kind: str, fmt: str, tolerance: Tolerance
 ) -> None:
-    """Raise ``LandingFileError`` if, of ``total`` lines, too few parse as ``kind`` (``failing`` do not)
-    or too many are ``malformed``, naming the first lines that do not parse."""
+    """Raise ``LandingFileError`` if, of ``total`` lines, too few parse as ``kind`` (``failing`` do not:
+    the file is not in its format ``fmt``) or too many are ``malformed``, naming the first that do not."""
     examples = "; ".join(
         f'line {line.number}: "{line.escaped[:60]}" ({line.problem})' for line in failing[:3]
     )
@@ -114,7 +114,8 @@ def _judge(
         raise LandingFileError(
             file,
             f"only {total - len(failing)} of {total} lines parse as {kind} (at least "
-            f"{tolerance.min_parsed_share:.0%} must): not a {kind} file? The first that do not: {examples}",
+            f"{tolerance.min_parsed_share:.0%} must), so it is not a {fmt} file; the first that do not: "
+            f"{examples}",
         )
     if total and malformed > tolerance.max_malformed_share * total:
         raise LandingFileError(
@@ -181,7 +182,8 @@ def _split_flights(
             malformed.append(judged)
         else:
             rows.append((line.number, fields))
-    _judge(len(lines) - 1, malformed, len(malformed), file, "CSV rows of the header's columns", tolerance)
+    kind = f"CSV rows of the header's {len(header)} fields"
+    _judge(len(lines) - 1, malformed, len(malformed), file, kind, "CSV", tolerance)
     return header, rows, malformed
 
 
@@ -246,7 +248,7 @@ def _json_lines(content: bytes, file: str, tolerance: Tolerance) -> list[Line]:
             # Broken, not malformed in transfer: silver quarantines it as malformed JSON.
             failing.append(replace(line, problem=f"not JSON: {error}"))
     malformed = sum(line.text is None for line in lines)
-    _judge(len(lines), failing, malformed, file, "JSON", tolerance)
+    _judge(len(lines), failing, malformed, file, "JSON", "JSON lines", tolerance)
     return lines
 
 
