@@ -34,6 +34,7 @@ from lakehouse.lib.files import FileStore
 from lakehouse.settings import project_data_dir
 
 CHAMPION = "champion"
+MLFLOW_URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
 # The concurrency pool of every writer of the warehouse (limited to one in lakehouse/dagster.yaml).
 WAREHOUSE_POOL = "warehouse"
 
@@ -364,6 +365,9 @@ class MlflowTracking(dg.ConfigurableResource):
         if self.tracking_uri.startswith("sqlite:///"):
             Path(self.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+        # MLflow exports the URIs it is given to the process environment (for subprocesses); they are put
+        # back as they were, or a later process started from this one would track into this store.
+        exported = {name: os.environ.get(name) for name in MLFLOW_URI_VARIABLES}
         mlflow.set_tracking_uri(self.tracking_uri)
         mlflow.set_registry_uri(self.tracking_uri)
         try:
@@ -378,6 +382,11 @@ class MlflowTracking(dg.ConfigurableResource):
         finally:
             mlflow.set_tracking_uri(previous[0])
             mlflow.set_registry_uri(previous[1])
+            for name, value in exported.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
     def champion(self) -> ModelVersion | None:
         """The model version the ``champion`` alias points at, or None before the first promotion."""

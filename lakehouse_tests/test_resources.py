@@ -1,10 +1,11 @@
+import os
 from datetime import date
 
 import polars as pl
 import pytest
 from deltalake import DeltaTable
 
-from lakehouse.resources import LakeStorage
+from lakehouse.resources import MLFLOW_URI_VARIABLES, LakeStorage, MlflowTracking
 
 
 def frame(day: date, values: list[int]) -> pl.DataFrame:
@@ -60,3 +61,20 @@ def test_merge_upserts_deletes_and_skips_unchanged_rows(tmp_path):
 def test_scanning_a_missing_table_says_what_to_build(tmp_path):
     with pytest.raises(LookupError, match="materialize silver/flights first"):
         LakeStorage(root=str(tmp_path)).scan("silver/flights")
+
+
+def test_mlflow_tracking_leaves_the_environment_as_it_found_it(tmp_path, monkeypatch):
+    """MLflow exports a tracking URI to the process environment; a subprocess started after training (a
+    `dg launch`, a test's `dagster dev`) must not inherit this store."""
+    for name in MLFLOW_URI_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    tracking = MlflowTracking(
+        tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", artifact_location=str(tmp_path / "artifacts")
+    )
+    with tracking.activated():
+        assert os.environ["MLFLOW_TRACKING_URI"] == tracking.tracking_uri
+    assert not any(name in os.environ for name in MLFLOW_URI_VARIABLES)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///elsewhere.db")
+    with tracking.activated():
+        pass
+    assert os.environ["MLFLOW_TRACKING_URI"] == "sqlite:///elsewhere.db"
