@@ -92,11 +92,6 @@ class Table:
     def blocking_checks(self) -> list[str]:
         return [check.name for check in self.checks if check.blocking]
 
-    def check_key(self, name: str) -> dg.AssetCheckKey:
-        if name not in {check.name for check in self.checks}:
-            raise KeyError(f"{self.path} has no check {name!r}")
-        return dg.AssetCheckKey(self.key, name)
-
     def asset(self, **extra):
         """The ``@dg.asset`` decorator of this table: key, description, group (its layer), kinds, upstream
         and checks from the entry, one run for any range of days, and ``extra`` (partitions, pool, code

@@ -178,7 +178,11 @@ def counts_by(frame: pl.DataFrame, column: str) -> pl.DataFrame:
     return frame.group_by(pl.col(column).cast(pl.String).alias("partition")).agg(rows=pl.len().cast(pl.Int64))
 
 
-def failed(results: list[dg.AssetCheckResult], names: list[str]) -> list[str]:
-    """The names among ``names`` whose result failed: what a materialization records of its blocking
-    checks, so the sensors read it from the materialization (a public record) instead of check history."""
-    return sorted({r.check_name for r in results if r.check_name in names and not r.passed})
+# The metadata key under which a materialization lists its checks that failed: sensors read it from the
+# materialization (a public record) instead of the checks' history.
+FAILED_CHECKS = "failed_checks"
+
+
+def failed_checks(results: list[dg.AssetCheckResult]) -> dict[str, dg.MetadataValue]:
+    """The names of the checks among ``results`` that failed, as materialization metadata."""
+    return {FAILED_CHECKS: dg.MetadataValue.json(sorted({r.check_name for r in results if not r.passed}))}

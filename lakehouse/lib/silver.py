@@ -177,6 +177,15 @@ def range_rules(ranges: Mapping[str, tuple[float, float]]) -> list[Rule]:
     ]
 
 
+# pandera's one-sided bounds: the sign a value must satisfy, and when a value breaks it.
+BOUNDS = {
+    "greater_than_or_equal_to": (">=", lambda value, limit: value < limit),
+    "greater_than": (">", lambda value, limit: value <= limit),
+    "less_than_or_equal_to": ("<=", lambda value, limit: value > limit),
+    "less_than": ("<", lambda value, limit: value >= limit),
+}
+
+
 def _check_rule(column: str, check: pa.Check) -> Rule:
     """A pandera value check of a contract as a quarantine rule on the same column."""
     value, stats = pl.col(column), check.statistics
@@ -188,16 +197,12 @@ def _check_rule(column: str, check: pa.Check) -> Rule:
             ~value.str.contains(stats["pattern"]),
             pl.concat_str(pl.lit(f"{column}="), value, pl.lit(f" does not match {stats['pattern']}")),
         )
-    bounds = {
-        "greater_than_or_equal_to": (value < stats.get("min_value"), ">="),
-        "greater_than": (value <= stats.get("min_value"), ">"),
-        "less_than_or_equal_to": (value > stats.get("max_value"), "<="),
-        "less_than": (value >= stats.get("max_value"), "<"),
-    }
-    if check.name in bounds:
-        broken, sign = bounds[check.name]
+    if check.name in BOUNDS:
+        sign, breaks = BOUNDS[check.name]
         limit = stats.get("min_value", stats.get("max_value"))
-        return Rule("out_of_range", broken, pl.format(f"{column}={{}} is not {sign} {limit}", value))
+        return Rule(
+            "out_of_range", breaks(value, limit), pl.format(f"{column}={{}} is not {sign} {limit}", value)
+        )
     if check.name == "isin":
         allowed = list(stats["allowed_values"])
         return Rule("not_allowed", ~value.is_in(allowed), pl.format(f"{column}={{}} not in {allowed}", value))

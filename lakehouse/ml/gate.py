@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import polars as pl
 
-from lakehouse.lib.model import LABEL, baseline_scores, evaluate, scores_of
+from lakehouse.lib.model import LABEL, TrainingWindow, baseline_scores, evaluate, scores_of
 from lakehouse.ml import registry
 from lakehouse.ml.lineage import model_lineage
 from lakehouse.reads import read_features
@@ -50,8 +50,9 @@ class Decision:
     baseline_auc: float
     tolerance: float
     decided_at: datetime
+    window: TrainingWindow  # the candidate's: its holdout is where both were scored
 
-    def row(self, run_id: str, holdout: tuple) -> pl.DataFrame:
+    def row(self, run_id: str) -> pl.DataFrame:
         """The decision as a row of ``ml/promotions``."""
         return pl.DataFrame(
             {
@@ -64,8 +65,8 @@ class Decision:
                 "champion_roc_auc": [self.champion_auc],
                 "baseline_roc_auc": [self.baseline_auc],
                 "tolerance": [self.tolerance],
-                "holdout_start": [holdout[0]],
-                "holdout_end": [holdout[1]],
+                "holdout_start": [self.window.holdout_start],
+                "holdout_end": [self.window.holdout_end],
                 "dagster_run_id": [run_id],
             },
             schema_overrides={
@@ -109,6 +110,7 @@ def judge(mlflow: MlflowTracking, warehouse: Warehouse, candidate: str, toleranc
         baseline_auc,
         tolerance,
         datetime.now(UTC),
+        window,
     )
     client = mlflow.client()
     for tag, value in (

@@ -71,9 +71,20 @@ class ModelLineage:
         }
 
     @classmethod
-    def from_tags(cls, tags: dict[str, str]) -> ModelLineage:
-        """The lineage recorded in a version's tags."""
+    def from_tags(cls, recorded: dict[str, str]) -> ModelLineage:
+        """The lineage recorded in a version's tags. Versions registered before training could thin its
+        rows trained on all of them (``features.train_every`` 1)."""
         kinds = {f.name: f.type for f in fields(cls)}
+        since = {
+            "features.train_every": "1",
+            "features.train_rows_available": recorded.get("features.train_rows"),
+        }
+        tags = since | recorded
+        missing = [tag for tag in cls.TAGS.values() if tags.get(tag) is None]
+        if missing or "features.train_days" not in tags or "features.holdout_days" not in tags:
+            raise LookupError(
+                f"the version's tags hold no lineage: {', '.join(missing) or 'no feature days'}"
+            )
         scalars = {
             name: int(tags[tag]) if kinds[name] == "int" else tags[tag] for name, tag in cls.TAGS.items()
         }

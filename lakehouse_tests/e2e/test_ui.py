@@ -129,6 +129,9 @@ def page(browser, ui):
     context = browser.new_context(viewport={"width": 1400, "height": 1000}, base_url=ui)
     page = context.new_page()
     page.set_default_timeout(60_000)
+    # Dagster's community dialog opens on a first visit, whenever the page is ready: dismissed wherever it
+    # shows up, before the action it would block.
+    page.add_locator_handler(page.get_by_role("button", name="Skip"), lambda skip: skip.click())
     yield page
     context.close()
 
@@ -143,9 +146,6 @@ def shots(tmp_path_factory) -> Path:
 
 def visit(page, path: str) -> None:
     page.goto(path, wait_until="networkidle")
-    skip = page.get_by_role("button", name="Skip")  # Dagster's community dialog, on a first visit
-    if skip.count():
-        skip.click()
 
 
 def check_status(page, name: str) -> str:
@@ -161,7 +161,7 @@ def test_the_lineage_graph_shows_every_layer(page, shots):
     visit(page, "/asset-groups")
     page.get_by_text("Global asset lineage").wait_for()
     for layer in catalog.LAYERS:
-        assert page.get_by_text(layer, exact=True).count() >= 1, layer
+        page.get_by_text(layer, exact=True).first.wait_for()
     page.screenshot(path=str(shots / "lineage.png"))
 
 
@@ -179,7 +179,7 @@ def test_each_layer_shows_its_metadata_and_checks(page, shots, table, metadata):
     visit(page, f"/assets/{table.path}")
     page.get_by_text("Latest materialization").wait_for()
     for key in metadata:
-        assert page.get_by_text(key, exact=True).count() >= 1, key
+        page.get_by_text(key, exact=True).first.wait_for()
     if table.checks:
         visit(page, f"/assets/{table.path}?view=checks")
         for check in table.checks:

@@ -1,12 +1,19 @@
 import json
 from datetime import UTC, date, datetime
 
+import pandera.polars as pa
 import polars as pl
 import pytest
 
 from lakehouse.lib.bronze import read_flights_file, read_jsonl_file, reference_frame
 from lakehouse.lib.contracts import FLIGHTS_SOURCE_SCHEMA, WEATHER_SOURCE_SCHEMA
-from lakehouse.lib.silver import QUARANTINE_SCHEMA, clean_flights, clean_reference, clean_weather
+from lakehouse.lib.silver import (
+    QUARANTINE_SCHEMA,
+    clean_flights,
+    clean_reference,
+    clean_weather,
+    contract_rules,
+)
 
 HEADER = ",".join(FLIGHTS_SOURCE_SCHEMA)
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -216,3 +223,34 @@ def test_reference_duplicates_and_bad_zones_are_quarantined():
     assert cleaned.rows["faa"].to_list() == ["JFK"]
     assert cleaned.quarantine["rule"].to_list() == ["out_of_range", "invalid_timezone", "duplicate_key"]
     assert cleaned.quarantine["partition_date"].null_count() == 3
+
+
+def test_every_kind_of_contract_check_becomes_a_quarantine_rule():
+    class Contract(pa.DataFrameModel):
+        low: pl.Int32 = pa.Field(ge=0)
+        high: pl.Int32 = pa.Field(lt=5)
+        code: str = pa.Field(str_matches=r"^[A-Z]{2}$")
+        kind: str = pa.Field(isin=["a", "b"])
+        span: pl.Int32 = pa.Field(in_range={"min_value": 1, "max_value": 3})
+
+    rows = pl.DataFrame(
+        {"low": [-1, 0], "high": [5, 4], "code": ["U", "UA"], "kind": ["c", "a"], "span": [9, 2]}
+    )
+    rules = contract_rules(Contract, list(rows.columns))
+    found = rows.select(*(rule.broken.alias(str(i)) for i, rule in enumerate(rules)))
+    assert [rule.name for rule in rules] == [
+        "out_of_range",
+        "out_of_range",
+        "invalid_code",
+        "not_allowed",
+        "out_of_range",
+    ]
+    assert found.row(0) == (True,) * 5 and found.row(1) == (False,) * 5
+    details = rows.head(1).select(*(rule.detail.alias(str(i)) for i, rule in enumerate(rules))).row(0)
+    assert details == (
+        "low=-1 is not >= 0",
+        "high=5 is not < 5",
+        "code=U does not match ^[A-Z]{2}$",
+        "kind=c not in ['a', 'b']",
+        "span=9 outside [1, 3]",
+    )

@@ -15,10 +15,11 @@ from lakehouse.defs.ml import checks as ml_checks
 from lakehouse.defs.ml.delay_model import delay_model
 from lakehouse.defs.ml.monitoring import monitoring
 from lakehouse.defs.ml.promotions import promotions as promotions_asset
-from lakehouse.lib.model import model_input, scores_of
+from lakehouse.lib.model import TrainingWindow, model_input, scores_of
 from lakehouse.ml import registry, training
 from lakehouse.ml.gate import decide
 from lakehouse.ml.lineage import (
+    ModelLineage,
     VacuumRefused,
     model_lineage,
     models_trained_on,
@@ -371,3 +372,29 @@ def test_scores_by_slice_are_the_scores_of_the_whole(stores, lifecycle):
     whole = model.predict_proba(model_input(features))[:, 1]
     assert np.array_equal(scores_of(model, features, rows=7), whole)
     assert scores_of(model, features.head(0)).shape == (0,)
+
+
+def test_lineage_tags_round_trip_and_older_versions_still_read():
+    window = TrainingWindow(FIRST, date(2013, 1, 4), LAST, LAST)
+    lineage = ModelLineage(
+        input_versions={"silver/flights": 3, "silver/planes": None},
+        features_table="gold.flight_features",
+        window=window,
+        train_rows=10,
+        train_rows_available=30,
+        train_every=3,
+        holdout_rows=4,
+        content_hash="h",
+        training_key="k",
+        dagster_run_id="r",
+        dagster_asset="ml/delay_model",
+        code_version="2",
+        git_commit="g",
+    )
+    assert ModelLineage.from_tags(lineage.to_tags()) == lineage
+    # Versions registered before training could thin its rows have no train_every: they read every row.
+    later = {"features.train_every", "features.train_rows_available"}
+    older = ModelLineage.from_tags({k: v for k, v in lineage.to_tags().items() if k not in later})
+    assert (older.train_every, older.train_rows_available) == (1, 10)
+    with pytest.raises(LookupError, match=r"hold no lineage: .*training\.key"):
+        ModelLineage.from_tags({k: v for k, v in lineage.to_tags().items() if k != "training.key"})

@@ -15,6 +15,7 @@ from lakehouse.defs.automation.schedules import materialized_days
 from lakehouse.lib.files import sha256
 from lakehouse.ml.lineage import ModelLineage
 from lakehouse.partitions import daily_partitions
+from lakehouse.quality import FAILED_CHECKS
 from lakehouse.reads import loaded_checksums
 from lakehouse.resources import LakeStorage, MlflowTracking, SourceSystems
 from lakehouse.settings import Settings, current
@@ -167,13 +168,13 @@ def retrain_decision(
     )
 
 
-def failed_checks(instance: dg.DagsterInstance, key: dg.AssetKey, field: str) -> list[str]:
-    """The checks the latest materialization of ``key`` recorded as failed in its ``field`` metadata."""
+def failed_checks(instance: dg.DagsterInstance, key: dg.AssetKey) -> list[str]:
+    """The checks the latest materialization of ``key`` recorded as failed (``quality.FAILED_CHECKS``)."""
     event = instance.get_latest_materialization_event(key)
     materialization = event.asset_materialization if event else None
-    if materialization is None or field not in materialization.metadata:
+    if materialization is None or FAILED_CHECKS not in materialization.metadata:
         return []
-    return list(materialization.metadata[field].value)
+    return list(materialization.metadata[FAILED_CHECKS].value)
 
 
 def build_retrain_sensor(
@@ -204,8 +205,8 @@ def build_retrain_sensor(
         decision = retrain_decision(
             champion_last_day,
             feature_days,
-            failed_checks(instance, MONITORING.key, "failed_checks"),
-            failed_checks(instance, FLIGHT_FEATURES.key, "failed_blocking_checks"),
+            failed_checks(instance, MONITORING.key),
+            [c for c in failed_checks(instance, FLIGHT_FEATURES.key) if c in FLIGHT_FEATURES.blocking_checks],
             last_request,
             now,
             min_new_days,

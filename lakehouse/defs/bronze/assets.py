@@ -30,11 +30,6 @@ FEED_FRESHNESS = dg.FreshnessPolicy.time_window(
 )
 
 
-def _check(table: Table, sources: SourceSystems, path: str) -> None:
-    landing = sources.landing
-    table.feed.check(landing.read_bytes(path), landing.describe(path), tolerance=sources.tolerance)
-
-
 def _parse(table: Table, sources: SourceSystems, path: str, day: date, now: datetime, run_id: str):
     landing, tolerance = sources.landing, sources.tolerance
     return table.feed.parse(
@@ -46,13 +41,16 @@ def changed_days(
     table: Table, sources: SourceSystems, paths: dict[date, str], loaded: dict[date, str]
 ) -> list:
     """The days whose landed file differs from what bronze loaded, every one of them checked first: the
-    unreadable files of a range are all named at once, and none of the range is written."""
-    landing = sources.landing
-    changed = [day for day, path in paths.items() if loaded.get(day) != sha256(landing.read_bytes(path))]
-    unreadable = []
-    for day in changed:
+    unreadable files of a range are all named at once, and none of the range is written. Each file is
+    read once here (its content is not kept: a chunk's files are read again when it loads)."""
+    landing, changed, unreadable = sources.landing, [], []
+    for day, path in paths.items():
+        content = landing.read_bytes(path)
+        if loaded.get(day) == sha256(content):
+            continue
+        changed.append(day)
         try:
-            _check(table, sources, paths[day])
+            table.feed.check(content, landing.describe(path), tolerance=sources.tolerance)
         except LandingFileError as error:
             unreadable.append(error)
     raise_unreadable(unreadable)

@@ -73,9 +73,7 @@ def flight_features_asset() -> dg.AssetsDefinition:
                 "late_rate": late / rows if rows else float("nan"),
                 "history_days_read": HISTORY_LOOKBACK_DAYS * len(runs) + len(dates),
                 "chunks": len(runs),
-                "failed_blocking_checks": dg.MetadataValue.json(
-                    quality.failed(results, table.blocking_checks)
-                ),
+                **quality.failed_checks(results),
             },
             check_results=results,
         )

@@ -74,7 +74,6 @@ def monitoring(
     realized = (
         evaluate(scored["late"].to_numpy(), scored["probability_late"].to_numpy()) if labels_known else None
     )
-    names = [check.name for check in MONITORING.checks]
     results = [
         checks.feature_drift(MONITORING, drift, config.psi_warn, config.psi_fail),
         checks.prediction_decay(MONITORING, realized, config.auc_floor, scored.height),
@@ -91,7 +90,7 @@ def monitoring(
             "realized_brier": realized["brier"] if realized else float("nan"),
             "drift": dg.MetadataValue.md(markdown_table(drift, 50)),
             "drift_plot": dg.MetadataValue.md(registry.png_markdown("drift", plot)),
-            "failed_checks": dg.MetadataValue.json(quality.failed(results, names)),
+            **quality.failed_checks(results),
         },
         check_results=results,
     )

@@ -7,7 +7,6 @@ from pydantic import Field
 from lakehouse.catalog import DELAY_MODEL, PROMOTIONS
 from lakehouse.metadata import delta_metadata
 from lakehouse.ml import gate
-from lakehouse.ml.lineage import model_lineage
 from lakehouse.resources import LakeStorage, MlflowTracking, Warehouse
 
 
@@ -49,8 +48,7 @@ def promotions(
             }
         )
     decision = gate.judge(mlflow, warehouse, candidate, config.tolerance)
-    window = model_lineage(mlflow, candidate).window
-    row = decision.row(context.run.run_id, (window.holdout_start, window.holdout_end))
+    row = decision.row(context.run.run_id)
     write, _ = lake.merge(
         PROMOTIONS.path, row, list(PROMOTIONS.key_columns), context.run.run_id, delete_missing=False
     )

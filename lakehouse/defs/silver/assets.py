@@ -16,12 +16,13 @@ from lakehouse.defs.silver.quarantine import (
     conservation,
     partition_ledger,
     quarantined_counts,
+    stamps,
     up_to_date,
     write_quarantine,
 )
 from lakehouse.lib.silver import SchemaChangeError
 from lakehouse.metadata import Progress, counts_table, delta_metadata, markdown_table
-from lakehouse.partitions import Chunking, daily_partitions, partition_dates, rows_per_day
+from lakehouse.partitions import Chunking, daily_partitions, partition_dates
 from lakehouse.resources import DeltaWrite, LakeStorage
 
 
@@ -84,8 +85,9 @@ def daily_silver_asset(table: Table) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, config: SilverConfig, lake: LakeStorage, chunking: Chunking
     ):
         dates = partition_dates(context)
-        bronze_rows = rows_per_day(lake.scan(bronze.path), bronze.partition_column, dates)
-        unchanged = set() if config.rebuild else up_to_date(table, lake, dates)
+        loaded = stamps(lake.scan(bronze.path), bronze.partition_column, "_loaded_at", dates)
+        bronze_rows = {day: rows for day, (rows, _, _) in loaded.items()}
+        unchanged = set() if config.rebuild else up_to_date(table, lake, dates, loaded)
         todo = [day for day in dates if day not in unchanged]
         reads, relations = reads_of(table, lake), references_of(table, lake)
         checked: dict[str, list[dg.AssetCheckResult]] = {}

@@ -91,7 +91,7 @@ def conservation(table: Table, lake: LakeStorage, bronze_rows: dict, dates: list
     return quality.conservation_check(table.key, quality.ledger(bronze_rows), silver, quarantined)
 
 
-def _stamps(rows: pl.LazyFrame, day: str, loaded_at: str, dates: list[date]) -> dict[date, tuple]:
+def stamps(rows: pl.LazyFrame, day: str, loaded_at: str, dates: list[date]) -> dict[date, tuple]:
     """Per day: the rows, and the earliest and latest load time they carry."""
     found = (
         rows.filter(pl.col(day).is_in(dates))
@@ -102,16 +102,15 @@ def _stamps(rows: pl.LazyFrame, day: str, loaded_at: str, dates: list[date]) -> 
     return {row[0]: row[1:] for row in found.iter_rows()}
 
 
-def up_to_date(table: Table, lake: LakeStorage, dates: list[date]) -> set[date]:
-    """The days whose silver and quarantine rows were cleaned from exactly the bronze rows there now: all
-    from the same load of the day's file (``_loaded_at``), and every bronze row accounted for."""
-    [bronze] = table.upstream
+def up_to_date(table: Table, lake: LakeStorage, dates: list[date], loaded: dict[date, tuple]) -> set[date]:
+    """The days whose silver and quarantine rows were cleaned from exactly the bronze rows there now
+    (``loaded``, bronze's ``stamps``): all from the same load of the day's file (``_loaded_at``), and every
+    bronze row accounted for."""
     if lake.table(table.path) is None or lake.table(SILVER_QUARANTINE.path) is None:
         return set()
-    loaded = _stamps(lake.scan(bronze.path), bronze.partition_column, "_loaded_at", dates)
-    silver = _stamps(lake.scan(table.path), table.partition_column, "_loaded_at", dates)
+    silver = stamps(lake.scan(table.path), table.partition_column, "_loaded_at", dates)
     quarantine = lake.scan(SILVER_QUARANTINE.path).filter(pl.col("source_table") == table.name)
-    rejected = _stamps(quarantine, "partition_date", "loaded_at", dates)
+    rejected = stamps(quarantine, "partition_date", "loaded_at", dates)
     current = set()
     for day in dates:
         rows, first, last = loaded.get(day, (0, None, None))
