@@ -26,16 +26,17 @@ $(DAGSTER_HOME)/dagster.yaml: lakehouse/dagster.yaml
 	mkdir -p $(DAGSTER_HOME)
 	cp lakehouse/dagster.yaml $@
 
-# The job runs through `dg launch`, in the instance `make dev` serves.
+# The job runs here (`lakehouse launch`: a progress bar, the run listed under its job in the UI), in the
+# instance `make dev` serves.
 demo: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/lakehouse replay --from $(FROM) --through $(THROUGH)
-	$(BIN)/dg launch --job $(JOB) --partition-range $(FROM)...$(THROUGH) --config lakehouse/run_config/quiet.yaml
+	$(BIN)/lakehouse launch $(JOB) --from $(FROM) --through $(THROUGH)
 	$(BIN)/lakehouse summary
 	$(BIN)/lakehouse models
 
 # The model's quality target: train January to October 2013, hold out November and December.
 quality: install $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dg launch --job train_job --config lakehouse/run_config/quality_target.yaml
+	$(BIN)/lakehouse launch train_job --config lakehouse/run_config/quality_target.yaml --log-level INFO
 	$(BIN)/lakehouse models
 
 # The whole suite, in a new random order each time (pytest-randomly prints the seed; `--randomly-seed=N`

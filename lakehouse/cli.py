@@ -86,6 +86,54 @@ def replay(
     )
 
 
+@main.command(name="launch")
+@click.argument("job")
+@click.option(
+    "--from", "start", default=None, callback=_day, help="First partition of a backfill (YYYY-MM-DD)."
+)
+@click.option("--through", default=None, callback=_day, help="Last partition of the backfill, inclusive.")
+@click.option(
+    "--config",
+    "-c",
+    "config_files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="Run config file (repeatable; merged, later files win).",
+)
+@click.option(
+    "--log-level",
+    default="WARNING",
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]),
+    help="Least level of the run's log printed here (the UI keeps all of it).",
+)
+def launch_job(
+    job: str, start: date | None, through: date | None, config_files: tuple[str, ...], log_level: str
+) -> None:
+    """Run JOB here, listed under its job and code location in the UI, with a progress bar."""
+    import dagster as dg
+
+    from lakehouse.launch import Launch, Watch, launch
+
+    spec = Launch(job, start, through, config_files, log_level)
+    try:
+        spec.tags("check")
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+    with (
+        dg.DagsterInstance.get() as instance,
+        click.progressbar(length=1, label=f"{job}", show_pos=True, item_show_func=lambda line: line) as bar,
+    ):
+
+        def on_progress(watch: Watch) -> None:
+            bar.length = max(watch.steps, 1)
+            bar.update(watch.done - bar.pos, watch.line[:70] or None)
+
+        result = launch(spec, instance, on_progress)
+    if not result.success:
+        raise click.ClickException(f"run {result.run_id} of {job} failed: `dagster dev` shows why")
+    click.echo(f"run {result.run_id} of {job} succeeded")
+
+
 @main.command()
 def summary() -> None:
     """What the lakehouse holds: tables, row counts, quarantine by rule, and where to look."""
@@ -200,10 +248,14 @@ def lineage_table(table: str, version: int) -> None:
 @click.argument("version")
 def reproduce(version: str) -> None:
     """Rebuild VERSION's training set from Delta time travel, retrain, compare holdout predictions."""
+    from lakehouse.ml.training import REPRODUCE_STEPS
     from lakehouse.ml.training import reproduce as run_reproduce
 
     lake, tracking = _stores()
-    result = run_reproduce(tracking, lake, version, log=lambda line: click.echo(f"  {line}"))
+    with click.progressbar(
+        length=REPRODUCE_STEPS, label=f"reproducing version {version}", item_show_func=lambda line: line
+    ) as bar:
+        result = run_reproduce(tracking, lake, version, log=lambda line: bar.update(1, line[:70]))
     click.echo(f"{tracking.model_name} version {result.version}: {result.window.describe()}")
     click.echo(
         f"  training data hash  recorded {result.hash_recorded[:16]}…  rebuilt {result.hash_rebuilt[:16]}…"

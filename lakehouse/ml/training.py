@@ -224,6 +224,10 @@ class Reproduction:
         return self.hash_recorded == self.hash_rebuilt and self.max_difference == 0.0
 
 
+# The steps ``reproduce`` reports to its ``log``, one line each (the CLI's progress bar counts them).
+REPRODUCE_STEPS = 3
+
+
 def reproduce(
     tracking: MlflowTracking, lake: LakeStorage, version: str, log: Callable[[str], None] = lambda _: None
 ) -> Reproduction:

@@ -1,5 +1,5 @@
 """The Dagster UI in a real browser (Debian's chromium driven by Playwright), against `dagster dev` on a
-small demo: five real days landed and every asset materialized by `dg launch`, as `make demo` does.
+small demo: five real days landed and every asset materialized by `lakehouse launch`, as `make demo` does.
 
 The tests check what a person sees and save screenshots (to ``$E2E_SCREENSHOTS`` when set, as
 `make screenshots` does for the README; else to a temporary folder).
@@ -62,12 +62,13 @@ def demo(tmp_path_factory) -> dict:
     env = {**os.environ, "DAGSTER_HOME": str(home), "LAKEHOUSE_DATA_DIR": str(data)}
     launched = subprocess.run(
         [
-            str(BIN / "dg"),
+            str(BIN / "lakehouse"),
             "launch",
-            "--job",
             "lakehouse_job",
-            "--partition-range",
-            f"{FIRST}...{LAST}",
+            "--from",
+            str(FIRST),
+            "--through",
+            str(LAST),
             "--config",
             str(config),
         ],
@@ -78,7 +79,9 @@ def demo(tmp_path_factory) -> dict:
         timeout=600,
     )
     assert launched.returncode == 0, launched.stderr[-3000:]
-    return {"home": home, "env": env}
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        [run] = instance.get_runs(dg.RunsFilter(job_name="lakehouse_job"))
+    return {"home": home, "env": env, "run_id": run.run_id}
 
 
 @pytest.fixture(scope="module")
@@ -205,6 +208,13 @@ def test_the_model_shows_its_metrics_and_its_plots_as_images(page, shots):
     visit(page, f"/assets/{catalog.MONITORING.path}")
     page.get_by_text("max_psi", exact=True).wait_for()
     page.screenshot(path=str(shots / "monitoring.png"))
+
+
+def test_the_demo_run_is_listed_under_its_job(page, shots, demo):
+    """The run `make demo` launched from the terminal is in the job's run history, as a UI launch would be."""
+    visit(page, "/locations/lakehouse/jobs/lakehouse_job/runs")
+    page.get_by_text(demo["run_id"][:8]).first.wait_for()
+    page.screenshot(path=str(shots / "job_runs.png"))
 
 
 def test_the_automation_page_shows_every_sensor_running(page):

@@ -26,7 +26,7 @@ from lakehouse.ml.lineage import (
     safe_vacuum,
     version_tags,
 )
-from lakehouse.ml.training import reproduce
+from lakehouse.ml.training import REPRODUCE_STEPS, reproduce
 from lakehouse.reads import count_features, read_features
 from lakehouse.resources import MlflowTracking
 from lakehouse.sources.replay import replay
@@ -308,7 +308,9 @@ def test_reproduce_rebuilds_the_training_set_and_the_same_predictions_from_time_
     resources, _ = stores
     # Rewrite the silver days the model read: the table moves on, the model must still be reproduced.
     assert materialize(INGEST_ASSETS, resources, FIRST, LAST, run_config=REBUILD).success
-    result = reproduce(resources["mlflow"], resources["lake"], "3")
+    steps: list[str] = []
+    result = reproduce(resources["mlflow"], resources["lake"], "3", log=steps.append)
+    assert len(steps) == REPRODUCE_STEPS  # what the CLI's progress bar counts
     assert result.hash_rebuilt == result.hash_recorded
     assert result.max_difference == 0.0 and result.identical
 
