@@ -209,6 +209,40 @@ def models() -> None:
         )
 
 
+@main.command()
+@click.option(
+    "--output",
+    default="docs/model_quality.md",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Results file to write (Markdown).",
+)
+def quality(output: Path) -> None:
+    """The model's ROC AUC over five seeds on the quality target, a second split and the validation
+    window, against the baseline, from gold.flight_features; written to OUTPUT."""
+    from lakehouse.defs.ml.delay_model import TrainingConfig
+    from lakehouse.ml import quality as q
+    from lakehouse.ml.training import PARAMS
+    from lakehouse.reads import read_features
+    from lakehouse.resources import Warehouse
+    from lakehouse.settings import current
+
+    features = read_features(Warehouse(database=current().warehouse_path))
+    defaults = TrainingConfig()
+    params = {name: getattr(defaults, name) for name in PARAMS}
+    steps = len(q.SPLITS) * len(q.SEEDS)
+    results = []
+    with click.progressbar(length=steps, label="training", item_show_func=lambda line: line) as bar:
+        for name, window in q.SPLITS.items():
+            results.append(
+                q.split_quality(features, name, window, params, log=lambda line: bar.update(1, line))
+            )
+    text = q.report(results, params, q.TARGET_ROC_AUC)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text)
+    click.echo(text)
+    click.echo(f"written to {output}")
+
+
 @main.group()
 def lineage() -> None:
     """Which data made a model, and which models a table version made."""

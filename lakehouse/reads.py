@@ -73,7 +73,7 @@ def features_of_days(
         )
     )
     weather = scan(SILVER_WEATHER).filter(
-        pl.col("observed_at")
+        pl.col("known_at")
         >= pl.lit(first - timedelta(days=1)).cast(pl.Datetime("us", "UTC")) - WEATHER_MAX_LAG
     )
     return flight_features(
@@ -100,6 +100,7 @@ def departures_of_days(lake: LakeStorage, first: date, last: date) -> pl.DataFra
             weather,
             "_hour",
             {column: column for column in DEPARTURE_WEATHER},
+            time="observed_at",
         )
         .drop("_hour", "observed_at")
         .sort("flight_date", "sched_dep_at", "flight_id")

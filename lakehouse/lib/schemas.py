@@ -77,6 +77,7 @@ class SilverFlights(_Lineage):
     distance: pl.Int32 = pa.Field(in_range={"min_value": 1, "max_value": 12_500})
     cancelled: bool
     diverted: bool
+    outcome_known_at: UtcTime  # when the label became a fact (lib/known_times.py)
 
     class Config:
         strict = True
@@ -86,7 +87,8 @@ class SilverWeather(_Lineage):
     """One hourly observation per airport, keyed on the UTC hour."""
 
     origin: str = code(3)
-    observed_at: UtcTime
+    observed_at: UtcTime  # the hour the observation is labelled with
+    known_at: UtcTime  # when it was complete (lib/known_times.py)
     observation_date: pl.Date
     temp: pl.Float64 = pa.Field(nullable=True, in_range={"min_value": -60, "max_value": 135})
     dewp: pl.Float64 = pa.Field(nullable=True, in_range={"min_value": -80, "max_value": 100})
@@ -149,6 +151,11 @@ class SilverAirlines(_ReferenceLineage):
 # --- gold ---------------------------------------------------------------------------------------------
 
 
+def mean_arr_delay():
+    """A mean arrival delay over some flights: within the range of one flight's."""
+    return field_like(SilverFlights, "arr_delay")
+
+
 def weather(column: str):
     """A weather feature: the range of the silver column it comes from."""
     return field_like(SilverWeather, column)
@@ -185,21 +192,69 @@ class FlightFeatures(pa.DataFrameModel):
     plane_engines: pl.Int32 = field_like(SilverPlanes, "engines")
     origin_departures_2h: pl.Int32 = pa.Field(ge=0)
     origin_mean_dep_delay_2h: pl.Float64 = pa.Field(nullable=True)
+    origin_delayed_departures_2h: pl.Int32 = pa.Field(ge=0)
     origin_scheduled_2h: pl.Int32 = pa.Field(ge=0)
+    origin_scheduled_next_2h: pl.Int32 = pa.Field(ge=0)
     origin_departures_today: pl.Int32 = pa.Field(ge=0)
     origin_mean_dep_delay_today: pl.Float64 = pa.Field(nullable=True)
-    origin_cancelled_today: pl.Int32 = pa.Field(ge=0)
+    origin_overdue_now: pl.Int32 = pa.Field(ge=0)
     carrier_origin_mean_dep_delay_today: pl.Float64 = pa.Field(nullable=True)
+    origin_flights_known_today: pl.Int32 = pa.Field(ge=0)
+    origin_late_rate_today: pl.Float64 = rate()
     dest_flights_known_today: pl.Int32 = pa.Field(ge=0)
     dest_late_rate_today: pl.Float64 = rate()
     route_flights_28d: pl.Int64 = pa.Field(ge=0)
     route_late_rate_28d: pl.Float64 = rate()
+    route_mean_arr_delay_28d: pl.Float64 = mean_arr_delay()
+    route_flights_7d: pl.Int64 = pa.Field(ge=0)
+    route_late_rate_7d: pl.Float64 = rate()
+    route_mean_arr_delay_7d: pl.Float64 = mean_arr_delay()
+    route_flights_1d: pl.Int64 = pa.Field(ge=0)
+    route_late_rate_1d: pl.Float64 = rate()
+    route_mean_arr_delay_1d: pl.Float64 = mean_arr_delay()
     carrier_flights_28d: pl.Int64 = pa.Field(ge=0)
     carrier_late_rate_28d: pl.Float64 = rate()
+    carrier_mean_arr_delay_28d: pl.Float64 = mean_arr_delay()
+    flight_number_flights_28d: pl.Int64 = pa.Field(ge=0)
+    flight_number_late_rate_28d: pl.Float64 = rate()
+    flight_number_mean_arr_delay_28d: pl.Float64 = mean_arr_delay()
+    flight_number_flights_7d: pl.Int64 = pa.Field(ge=0)
+    flight_number_late_rate_7d: pl.Float64 = rate()
+    flight_number_mean_arr_delay_7d: pl.Float64 = mean_arr_delay()
+    flight_number_flights_1d: pl.Int64 = pa.Field(ge=0)
+    flight_number_late_rate_1d: pl.Float64 = rate()
+    flight_number_mean_arr_delay_1d: pl.Float64 = mean_arr_delay()
+    origin_carrier_hour_flights_28d: pl.Int64 = pa.Field(ge=0)
+    origin_carrier_hour_late_rate_28d: pl.Float64 = rate()
+    origin_carrier_hour_mean_arr_delay_28d: pl.Float64 = mean_arr_delay()
+    dest_hour_flights_28d: pl.Int64 = pa.Field(ge=0)
+    dest_hour_late_rate_28d: pl.Float64 = rate()
+    dest_hour_mean_arr_delay_28d: pl.Float64 = mean_arr_delay()
+    tail_flights_28d: pl.Int64 = pa.Field(ge=0)
+    tail_late_rate_28d: pl.Float64 = rate()
+    tail_mean_arr_delay_28d: pl.Float64 = mean_arr_delay()
+    carrier_flights_7d: pl.Int64 = pa.Field(ge=0)
+    carrier_late_rate_7d: pl.Float64 = rate()
+    carrier_mean_arr_delay_7d: pl.Float64 = mean_arr_delay()
+    tail_flights_7d: pl.Int64 = pa.Field(ge=0)
+    tail_late_rate_7d: pl.Float64 = rate()
+    tail_mean_arr_delay_7d: pl.Float64 = mean_arr_delay()
     plane_flights_before_today: pl.Int32 = pa.Field(ge=0)
     plane_departed_today: pl.Int32 = pa.Field(ge=0)
     plane_mean_dep_delay_today: pl.Float64 = pa.Field(nullable=True)
     plane_last_dep_delay: pl.Int32 = field_like(SilverFlights, "dep_delay")
+    prev_leg_gap_minutes: pl.Int32 = pa.Field(nullable=True, in_range={"min_value": 1, "max_value": 24 * 60})
+    prev_leg_block_minutes: pl.Int32 = pa.Field(
+        nullable=True, in_range={"min_value": 1, "max_value": 24 * 60}
+    )
+    prev_leg_departed: bool = pa.Field(nullable=True)
+    prev_leg_dep_delay: pl.Int32 = field_like(SilverFlights, "dep_delay")
+    prev_leg_overdue_minutes: pl.Int32 = pa.Field(
+        nullable=True, in_range={"min_value": 0, "max_value": 24 * 60}
+    )
+    prev_leg_slack_minutes: pl.Int32 = pa.Field(nullable=True)
+    prev_leg_arr_delay: pl.Int32 = field_like(SilverFlights, "arr_delay")
+    prev_leg_late: bool = pa.Field(nullable=True)
     late: bool
 
     class Config:

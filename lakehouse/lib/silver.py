@@ -23,6 +23,7 @@ from lakehouse.lib.contracts import (
     REFERENCE_SOURCE_SCHEMAS,
     WEATHER_SOURCE_SCHEMA,
 )
+from lakehouse.lib.known_times import outcome_known_at, project_zones, weather_known_at
 from lakehouse.lib.schemas import (
     REFERENCE_MODELS,
     SilverFlights,
@@ -388,6 +389,7 @@ def _flight_times(rows: pl.LazyFrame, zones: Mapping[str, str]) -> pl.LazyFrame:
             diverted=~pl.col("cancelled") & pl.col("arr_delay").is_null(),
             flight_id=pl.format("{}-{}-{}-{}", "flight_date", "carrier", "flight", "origin"),
         )
+        .with_columns(outcome_known_at=outcome_known_at())
     )
 
 
@@ -412,7 +414,8 @@ def clean_flights(bronze: pl.LazyFrame, reads: Mapping[str, pl.LazyFrame | pl.Da
 SILVER_FLIGHTS_COLUMNS = [
     "flight_id", "flight_date", "carrier", "flight", "tailnum", "origin", "dest",
     "sched_dep_at", "dep_at", "sched_arr_at", "arr_at", "dep_delay", "arr_delay",
-    "air_time", "distance", "cancelled", "diverted", "_source_file", "_source_line", "_run_id", "_loaded_at",
+    "air_time", "distance", "cancelled", "diverted", "outcome_known_at",
+    "_source_file", "_source_line", "_run_id", "_loaded_at",
 ]  # fmt: skip
 
 
@@ -479,12 +482,13 @@ def clean_weather(bronze: pl.LazyFrame, reads: Mapping[str, pl.LazyFrame] | None
     _refuse_retyped(checked, WEATHER_SOURCE_SCHEMA, "observed_at")
     # The delivered line is the raw record, parseable or not.
     rows, quarantine = _split(checked, WEATHER_KEY, "weather", pl.col("_raw"), pl.col("_landing_date"))
-    return Cleaned(rows.select(SILVER_WEATHER_COLUMNS), quarantine)
+    return Cleaned(rows.with_columns(known_at=weather_known_at()).select(SILVER_WEATHER_COLUMNS), quarantine)
 
 
 SILVER_WEATHER_COLUMNS = [
-    "origin", "observed_at", "observation_date", "temp", "dewp", "humid", "wind_dir", "wind_speed",
-    "wind_gust", "precip", "pressure", "visib", "_source_file", "_source_line", "_run_id", "_loaded_at",
+    "origin", "observed_at", "known_at", "observation_date", "temp", "dewp", "humid", "wind_dir",
+    "wind_speed", "wind_gust", "precip", "pressure", "visib",
+    "_source_file", "_source_line", "_run_id", "_loaded_at",
 ]  # fmt: skip
 
 # Rules a reference table has beyond its contract's types and values.
@@ -518,9 +522,10 @@ def clean_reference(
 
 
 def airport_zones(airports: pl.LazyFrame | pl.DataFrame) -> dict[str, str]:
-    """FAA code to IANA time zone, for airports whose zone is known."""
+    """FAA code to IANA time zone: the source's airports with a zone, and the project's own for the
+    airports the source lists without one (``known_times.project_zones``)."""
     known = airports.lazy().filter(pl.col("tzone").is_not_null()).select("faa", "tzone").collect()
-    return dict(zip(known["faa"], known["tzone"], strict=True))
+    return project_zones() | dict(zip(known["faa"], known["tzone"], strict=True))
 
 
 # The flight ranges as (low, high), for the benchmarks' baselines that re-implement cleaning.

@@ -70,9 +70,11 @@ def split(
     )
 
 
-def training_key(data_hash: str, params: dict, code_version: str) -> str:
-    """What makes a model: its training rows, its parameters and the code that trains it."""
-    return hashlib.sha256(json.dumps([data_hash, params, code_version], sort_keys=True).encode()).hexdigest()
+def training_key(data_hash: str, window: TrainingWindow, params: dict, code_version: str) -> str:
+    """What makes a model: its training rows and its holdout (the same days split another way make
+    another model), its parameters and the code that trains it."""
+    made_of = [data_hash, window.describe(), params, code_version]
+    return hashlib.sha256(json.dumps(made_of, sort_keys=True).encode()).hexdigest()
 
 
 def registered_with_key(mlflow: MlflowTracking, key: str) -> ModelVersion | None:
@@ -163,7 +165,7 @@ def train(
     train_rows, holdout, available, every = training_rows(warehouse, window, max_train_rows)
     log(f"training on {train_rows.height:,} flights (every {every} of {available:,}), {window.describe()}")
     data_hash = content_hash(pl.concat([train_rows, holdout]))  # rechunk=False: no copy
-    key = training_key(data_hash, params, run["code_version"])
+    key = training_key(data_hash, window, params, run["code_version"])
     existing = registered_with_key(mlflow, key)
     if existing is not None:
         # The same rows, parameters and code made this version already: training again would register a

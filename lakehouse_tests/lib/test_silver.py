@@ -1,5 +1,5 @@
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pandera.polars as pa
 import polars as pl
@@ -115,9 +115,19 @@ def test_cancelled_and_diverted_flights_are_flagged():
 
 
 def test_unknown_destination_zone_keeps_delays_and_leaves_arrival_times_empty():
+    _, cleaned = flights(flight(dest="XYZ"))
+    row = cleaned.rows.row(0, named=True)
+    assert row["sched_arr_at"] is None and row["arr_at"] is None and row["arr_delay"] == 11
+    # Its label counts as known only at the cap: the end of the day after its date.
+    assert row["outcome_known_at"] == datetime(2013, 1, 3, tzinfo=UTC)
+
+
+def test_a_caribbean_destination_takes_its_zone_from_the_projects_reference_data():
+    """airports.csv lists SJU without a zone; America/Puerto_Rico (UTC-4, no daylight saving) is ours."""
     _, cleaned = flights(flight(dest="SJU"))
     row = cleaned.rows.row(0, named=True)
-    assert row["sched_arr_at"] is None and row["arr_delay"] == 11
+    assert row["sched_arr_at"] is not None and row["arr_delay"] == 11
+    assert row["arr_at"] - row["sched_arr_at"] == timedelta(minutes=11)
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ import dagster as dg
 import polars as pl
 
 from lakehouse.catalog import LABEL_RATE, MATCHES_SILVER, NULL_RATES
+from lakehouse.lib.features import FEATURE_COLUMNS
 from lakehouse.metadata import markdown_table
 
 # A day's late rate outside this range means the labels, not the airlines, went wrong. Real days come
@@ -26,8 +27,18 @@ MAX_NULL_RATES = {
     # Nothing has happened yet today for the first flights of the morning.
     "origin_mean_dep_delay_today": 0.30,
     "carrier_origin_mean_dep_delay_today": 0.60,
+    "origin_late_rate_today": 0.35,
     "dest_late_rate_today": 0.90,
-    "route_late_rate_28d": 0.10,
+    # Histories: a new route, flight number or plane has none; yesterday's, none after a day off.
+    **dict.fromkeys(["route_late_rate_28d", "route_mean_arr_delay_28d", "route_late_rate_1d"], 0.10),
+    "route_mean_arr_delay_1d": 0.10,
+    **dict.fromkeys(["flight_number_late_rate_28d", "flight_number_mean_arr_delay_28d"], 0.10),
+    **dict.fromkeys(["flight_number_late_rate_7d", "flight_number_mean_arr_delay_7d"], 0.15),
+    **dict.fromkeys(["flight_number_late_rate_1d", "flight_number_mean_arr_delay_1d"], 0.40),
+    **dict.fromkeys(["tail_late_rate_28d", "tail_mean_arr_delay_28d"], 0.10),
+    **dict.fromkeys(["tail_late_rate_7d", "tail_mean_arr_delay_7d"], 0.35),
+    # A plane's first departure from New York in two days has no previous leg.
+    **dict.fromkeys([c for c in FEATURE_COLUMNS if c.startswith("prev_leg_")], 1.0),
 }
 
 

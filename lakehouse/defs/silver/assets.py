@@ -102,8 +102,9 @@ def daily_silver_asset(table: Table) -> dg.AssetsDefinition:
                 # A changed contract fails the blocking schema check before the chunk is written.
                 yield schema_change_result(table, error)
                 raise dg.Failure(description=str(error), allow_retries=False) from None
+            # Merging the schema lets a new contract column in (the days not rewritten read it as null).
             write = lake.replace_dates(
-                table.path, cleaned.rows, table.partition_column, chunk, context.run.run_id
+                table.path, cleaned.rows, table.partition_column, chunk, context.run.run_id, schema_merge=True
             )
             rows, shown = rows + cleaned.rows.height, cleaned.rows
             quarantined.append(cleaned.quarantine)

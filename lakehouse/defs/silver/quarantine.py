@@ -105,8 +105,12 @@ def stamps(rows: pl.LazyFrame, day: str, loaded_at: str, dates: list[date]) -> d
 def up_to_date(table: Table, lake: LakeStorage, dates: list[date], loaded: dict[date, tuple]) -> set[date]:
     """The days whose silver and quarantine rows were cleaned from exactly the bronze rows there now
     (``loaded``, bronze's ``stamps``): all from the same load of the day's file (``_loaded_at``), and every
-    bronze row accounted for."""
-    if lake.table(table.path) is None or lake.table(SILVER_QUARANTINE.path) is None:
+    bronze row accounted for. None is, when the stored table lacks a column of the current contract: its
+    rows were cleaned by an older version of the rules (a new known-time column, say)."""
+    stored = lake.table(table.path)
+    if stored is None or lake.table(SILVER_QUARANTINE.path) is None:
+        return set()
+    if set(table.contract.to_schema().columns) - set(stored.schema().to_arrow().names):
         return set()
     silver = stamps(lake.scan(table.path), table.partition_column, "_loaded_at", dates)
     quarantine = lake.scan(SILVER_QUARANTINE.path).filter(pl.col("source_table") == table.name)
