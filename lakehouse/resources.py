@@ -314,7 +314,8 @@ class Warehouse(DuckDBResource):
     ) -> int:
         """In one transaction, delete the rows of ``table`` matching ``where`` and insert ``frame``.
 
-        The table is created from the frame's schema on first write; columns the frame adds are added.
+        The table is created from the frame's schema on first write; columns the frame adds are added, and
+        columns it no longer has (an older version's features) are dropped.
         Returns the table's row count afterwards.
         """
         schema, name = table.split(".")
@@ -326,9 +327,12 @@ class Warehouse(DuckDBResource):
                 f'CREATE TABLE IF NOT EXISTS "{schema}"."{name}" AS SELECT * FROM _batch WITH NO DATA'
             )
             existing = {row[0] for row in connection.execute(f'DESCRIBE "{schema}"."{name}"').fetchall()}
-            for column, column_type, *_ in connection.execute("DESCRIBE _batch").fetchall():
+            batch = connection.execute("DESCRIBE _batch").fetchall()
+            for column, column_type, *_ in batch:
                 if column not in existing:
                     connection.execute(f'ALTER TABLE "{schema}"."{name}" ADD COLUMN "{column}" {column_type}')
+            for column in existing - {row[0] for row in batch}:
+                connection.execute(f'ALTER TABLE "{schema}"."{name}" DROP COLUMN "{column}"')
             connection.execute(f'DELETE FROM "{schema}"."{name}" WHERE {where}', params)
             connection.execute(f'INSERT INTO "{schema}"."{name}" BY NAME SELECT * FROM _batch')
             connection.execute("COMMIT")

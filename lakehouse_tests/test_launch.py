@@ -63,20 +63,25 @@ def test_the_terminal_log_level_wins_over_the_config_files(tmp_path: Path):
     assert run_config["loggers"] == {"console": {"config": {"log_level": "ERROR"}}}
 
 
+def launch_ingest_of_new_years_day(env: dict, folder: Path) -> subprocess.CompletedProcess:
+    """`lakehouse launch ingest_job` for 1 January 2013 in a subprocess, as `make demo` runs it."""
+    return subprocess.run(
+        [str(BIN / "lakehouse"), "launch", "ingest_job", "--from", "2013-01-01", "--through", "2013-01-01"],
+        env=env,
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
 @pytest.mark.slow
 def test_a_launched_run_is_labelled_with_its_location_and_reports_its_steps(landed: Path, tmp_path: Path):
     """In a subprocess, as `make demo` runs it: the run succeeds and carries what the job page filters on."""
     home = tmp_path / "dagster_home"
     home.mkdir()
     env = {**os.environ, "DAGSTER_HOME": str(home), "LAKEHOUSE_DATA_DIR": str(landed)}
-    completed = subprocess.run(
-        [str(BIN / "lakehouse"), "launch", "ingest_job", "--from", "2013-01-01", "--through", "2013-01-01"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    completed = launch_ingest_of_new_years_day(env, tmp_path)
     assert completed.returncode == 0, completed.stderr[-3000:]
     with dg.DagsterInstance.from_config(str(home)) as instance:
         [run] = instance.get_runs()
@@ -101,14 +106,7 @@ def test_a_failed_run_fails_the_command_and_names_the_run(tmp_path: Path):
     (tmp_path / "data" / "sources").mkdir()
     (tmp_path / "data" / "sources" / "operational.sqlite").touch()
     env = {**os.environ, "DAGSTER_HOME": str(home), "LAKEHOUSE_DATA_DIR": str(tmp_path / "data")}
-    completed = subprocess.run(
-        [str(BIN / "lakehouse"), "launch", "ingest_job", "--from", "2013-01-01", "--through", "2013-01-01"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    completed = launch_ingest_of_new_years_day(env, tmp_path)
     assert completed.returncode == 1
     with dg.DagsterInstance.from_config(str(home)) as instance:
         [run] = instance.get_runs()

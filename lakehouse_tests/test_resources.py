@@ -5,7 +5,7 @@ import polars as pl
 import pytest
 from deltalake import DeltaTable
 
-from lakehouse.resources import MLFLOW_URI_VARIABLES, LakeStorage, MlflowTracking
+from lakehouse.resources import MLFLOW_URI_VARIABLES, LakeStorage, MlflowTracking, Warehouse
 
 
 def frame(day: date, values: list[int]) -> pl.DataFrame:
@@ -78,3 +78,16 @@ def test_mlflow_tracking_leaves_the_environment_as_it_found_it(tmp_path, monkeyp
     with tracking.activated():
         pass
     assert os.environ["MLFLOW_TRACKING_URI"] == "sqlite:///elsewhere.db"
+
+
+def test_the_warehouse_follows_a_tables_new_columns_and_drops_retired_ones(tmp_path):
+    """A feature added or retired by a new version of the code: the table's columns become the frame's."""
+    warehouse = Warehouse(database=str(tmp_path / "w.duckdb"))
+    first = pl.DataFrame({"flight_date": [date(2013, 1, 1)], "kept": [1], "retired": [2]})
+    second = pl.DataFrame({"flight_date": [date(2013, 1, 2)], "kept": [3], "added": [4.5]})
+    with warehouse.get_connection() as connection:
+        warehouse.replace_days(connection, "gold.t", first, [date(2013, 1, 1)])
+        assert warehouse.replace_days(connection, "gold.t", second, [date(2013, 1, 2)]) == 2
+        table = connection.sql("SELECT * FROM gold.t ORDER BY flight_date").pl()
+    assert table.columns == ["flight_date", "kept", "added"]
+    assert table["kept"].to_list() == [1, 3] and table["added"].to_list() == [None, 4.5]

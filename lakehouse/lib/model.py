@@ -8,6 +8,7 @@ frame (what MLflow's pyfunc serves); categorical codes are learned by an ``Ordin
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -173,16 +174,24 @@ def calibration_plot(labels: np.ndarray, curves: dict[str, np.ndarray]) -> bytes
     return figure_png(figure)
 
 
-def scores_of(model: Pipeline, features: pl.DataFrame, rows: int = 200_000) -> np.ndarray:
+SCORING_SLICE_ROWS = 200_000
+
+
+def scores_of(
+    model: Pipeline,
+    features: pl.DataFrame,
+    rows: int = SCORING_SLICE_ROWS,
+    done: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
     """The model's probability of ``late`` for each row of ``features``, a slice of rows at a time, so the
-    model's float inputs exist for one slice only (each row's score is the same either way)."""
-    return np.concatenate(
-        [
-            model.predict_proba(model_input(features.slice(start, rows)))[:, 1]
-            for start in range(0, features.height, rows)
-        ]
-        or [np.empty(0)]
-    )
+    model's float inputs exist for one slice only (each row's score is the same either way). ``done`` is
+    told each slice's number and the rows scored so far."""
+    parts = []
+    for number, start in enumerate(range(0, features.height, rows), start=1):
+        parts.append(model.predict_proba(model_input(features.slice(start, rows)))[:, 1])
+        if done is not None:
+            done(number, start + len(parts[-1]))
+    return np.concatenate(parts or [np.empty(0)])
 
 
 def importance(model: Pipeline, holdout: pl.DataFrame, rows: int = 5000) -> pl.DataFrame:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import polars as pl
 
+from lakehouse.lib.features import FEATURE_COLUMNS
 from lakehouse.lib.model import LABEL, TrainingWindow, baseline_scores, evaluate, scores_of
 from lakehouse.ml import registry
 from lakehouse.ml.lineage import model_lineage
@@ -77,6 +78,12 @@ class Decision:
         )
 
 
+def missing_inputs(model, features: pl.DataFrame) -> list[str]:
+    """The input columns ``model`` was fitted on that the model input of ``features`` lacks."""
+    available = set(FEATURE_COLUMNS) & set(features.columns)
+    return [c for c in model.feature_names_in_ if c not in available]
+
+
 def judge(mlflow: MlflowTracking, warehouse: Warehouse, candidate: str, tolerance: float) -> Decision:
     """Score ``candidate`` and the champion on the candidate's holdout, move the alias if the candidate
     wins, and record the decision as tags of the candidate version."""
@@ -88,16 +95,25 @@ def judge(mlflow: MlflowTracking, warehouse: Warehouse, candidate: str, toleranc
     train = read_features(warehouse, window.train_start, window.train_end, lineage.train_every)
     labels = holdout[LABEL].to_numpy()
 
-    def auc(version: str) -> float:
-        return evaluate(labels, scores_of(registry.load_model(mlflow, version), holdout))["roc_auc"]
+    def auc(model) -> float:
+        return evaluate(labels, scores_of(model, holdout))["roc_auc"]
 
-    candidate_auc = auc(candidate)
+    candidate_auc = auc(registry.load_model(mlflow, candidate))
     baseline_auc = evaluate(labels, baseline_scores(train, holdout))["roc_auc"]
     if champion_version == candidate:
         promoted, reason, champion_auc = True, "already the champion", candidate_auc
     else:
-        champion_auc = auc(champion_version) if champion_version else None
+        champion_model = registry.load_model(mlflow, champion_version) if champion_version else None
+        missing = missing_inputs(champion_model, holdout) if champion_model is not None else []
+        # A champion that reads features the table no longer has cannot score today's flights: it retires,
+        # and the candidate faces the baseline as a first model would.
+        champion_auc = auc(champion_model) if champion_model is not None and not missing else None
         promoted, reason = decide(candidate_auc, baseline_auc, champion_auc, tolerance)
+        if missing:
+            reason = (
+                f"champion version {champion_version} reads {len(missing)} feature(s) the table no longer "
+                f"has ({', '.join(missing[:4])}{', ...' if len(missing) > 4 else ''}); {reason}"
+            )
         if promoted:
             mlflow.client().set_registered_model_alias(mlflow.model_name, CHAMPION, candidate)
     decision = Decision(

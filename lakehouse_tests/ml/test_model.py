@@ -17,7 +17,7 @@ from lakehouse.defs.ml.monitoring import monitoring
 from lakehouse.defs.ml.promotions import promotions as promotions_asset
 from lakehouse.lib.model import TrainingWindow, model_input, scores_of
 from lakehouse.ml import quality, registry, training
-from lakehouse.ml.gate import decide
+from lakehouse.ml.gate import decide, missing_inputs
 from lakehouse.ml.lineage import (
     ModelLineage,
     VacuumRefused,
@@ -428,3 +428,15 @@ def test_the_quality_report_gives_each_split_its_seeds_and_the_baseline(stores):
     empty = TrainingWindow(date(2014, 1, 1), date(2014, 1, 2), date(2014, 1, 3), date(2014, 1, 4))
     with pytest.raises(ValueError, match="five days: no flights to train or hold out in train 2014-01-01"):
         quality.split_quality(features, "five days", empty, params)
+
+
+def test_a_champion_reading_a_feature_the_table_lost_is_named(stores, lifecycle):
+    """After an upgrade that drops a feature, the gate retires such a champion instead of failing on it."""
+    resources, _ = stores
+    holdout = read_features(resources["warehouse"], LAST, LAST)
+    champion = registry.load_model(resources["mlflow"], "@champion")
+    assert missing_inputs(champion, holdout) == []
+    assert missing_inputs(champion, holdout.drop("origin_overdue_now", "prev_leg_late")) == [
+        "origin_overdue_now",
+        "prev_leg_late",
+    ]

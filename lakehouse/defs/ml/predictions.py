@@ -4,8 +4,8 @@ import dagster as dg
 import polars as pl
 
 from lakehouse.catalog import PREDICTIONS, PROMOTIONS
-from lakehouse.lib.model import scores_of
-from lakehouse.metadata import delta_metadata
+from lakehouse.lib.model import SCORING_SLICE_ROWS, scores_of
+from lakehouse.metadata import Progress, delta_metadata
 from lakehouse.ml import registry
 from lakehouse.partitions import daily_partitions, partition_dates
 from lakehouse.reads import read_features
@@ -26,7 +26,12 @@ def predictions_asset() -> dg.AssetsDefinition:
             )
         dates = partition_dates(context)
         features = read_features(warehouse, dates[0], dates[-1])
-        scores = scores_of(registry.load_model(mlflow, f"@{CHAMPION}"), features)
+        progress = Progress(
+            context.log.info, f"{table.path}: scoring", -(-features.height // SCORING_SLICE_ROWS)
+        )
+        scores = scores_of(
+            registry.load_model(mlflow, f"@{CHAMPION}"), features, SCORING_SLICE_ROWS, progress.chunk
+        )
         scored = features.select(
             "flight_id",
             "flight_date",
