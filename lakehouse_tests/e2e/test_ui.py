@@ -218,6 +218,8 @@ def test_the_demo_run_is_listed_under_its_job(page, shots, demo):
 
 
 def test_the_automation_page_shows_every_sensor_running(page):
+    from playwright.sync_api import expect
+
     visit(page, "/automation")
     for name in (
         "landing_sensor",
@@ -230,7 +232,8 @@ def test_the_automation_page_shows_every_sensor_running(page):
         label.wait_for()
         # Each row has two checkboxes: the selection, then the on/off switch.
         row = label.locator("xpath=ancestor::*[.//input[@type='checkbox']][1]")
-        assert row.locator("input[type=checkbox]").last.is_checked(), f"{name} is not running"
+        # The switch renders before the sensor's state arrives: wait for it, as a person would.
+        expect(row.locator("input[type=checkbox]").last).to_be_checked(timeout=30_000)
 
 
 def test_a_day_materialized_from_the_ui(page, demo):
