@@ -67,7 +67,7 @@ def test_rolling_features_match_a_brute_force_recount(silver, sample):
         )
         assert row["origin_departures_2h"] == recent.height
         same_plane = history.filter(
-            (pl.col("tailnum") == flight["tailnum"])
+            (pl.col("tailnum") == (flight["tailnum"] or "no such plane"))
             & (pl.col("flight_date") == day)
             & (pl.col("sched_dep_at") < flight["sched_dep_at"])
         )
@@ -83,8 +83,9 @@ def test_rolling_features_match_a_brute_force_recount(silver, sample):
         assert row["dest_flights_known_today"] == to_dest.height
         if to_dest.height:
             assert row["dest_late_rate_today"] == pytest.approx(to_dest["late"].mean())
-        same_plane = pl.col("tailnum") == (flight["tailnum"] or "no such plane")
-        plane_left = today.filter(same_plane & (pl.col("dep_at") <= at)).sort("dep_at")
+        plane_left = today.filter(
+            (pl.col("tailnum") == (flight["tailnum"] or "no such plane")) & (pl.col("dep_at") <= at)
+        ).sort("dep_at")
         expected_last = plane_left["dep_delay"][-1] if plane_left.height else None
         assert row["plane_last_dep_delay"] == expected_last
 
