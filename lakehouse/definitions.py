@@ -26,11 +26,18 @@ from lakehouse.resources import LakeStorage, MlflowTracking, SourceSystems, Ware
 from lakehouse.settings import Settings, current, load_settings
 
 
+def lake_storage_options(lake_uri: str) -> dict[str, str]:
+    """deltalake options beyond what it reads from the environment (``AWS_ENDPOINT_URL``, credentials):
+    on S3, commits by conditional put, which AWS and S3-compatible servers alike accept, so concurrent
+    writers of one table never overwrite each other's commit (no DynamoDB lock needed)."""
+    return {"aws_conditional_put": "etag"} if lake_uri.startswith(("s3://", "s3a://")) else {}
+
+
 def resources_for(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     """The resources of a deployment, from its checked settings."""
     return {
         "sources": SourceSystems(landing_uri=settings.landing_uri, database_path=settings.source_database),
-        "lake": LakeStorage(root=settings.lake_uri),
+        "lake": LakeStorage(root=settings.lake_uri, storage_options=lake_storage_options(settings.lake_uri)),
         "warehouse": Warehouse(database=settings.warehouse_path),
         "mlflow": MlflowTracking(
             tracking_uri=settings.mlflow_tracking_uri,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
+import uuid
 from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -97,6 +98,11 @@ class DeltaWrite:
     rows: int
 
 
+# Each write's own id in its commit's metadata, and how far back in a table's history to look for it.
+WRITE_ID = "lakehouse_write_id"
+COMMIT_LOOKBACK = 100
+
+
 class LakeStorage(dg.ConfigurableResource):
     """The Delta lake: one table per asset at ``<root>/<layer>/<name>``, local path or object store.
 
@@ -139,9 +145,20 @@ class LakeStorage(dg.ConfigurableResource):
         # The loaded table, not its URI: scanning by URI would read the transaction log a second time.
         return pl.scan_delta(found)
 
-    def _commit(self, run_id: str, **extra: str) -> CommitProperties:
+    def _commit(self, run_id: str, write_id: str, **extra: str) -> CommitProperties:
         return CommitProperties(
-            custom_metadata={"dagster_run_id": run_id, **extra}, max_commit_retries=self.max_commit_retries
+            custom_metadata={"dagster_run_id": run_id, WRITE_ID: write_id, **extra},
+            max_commit_retries=self.max_commit_retries,
+        )
+
+    def _committed(self, table: str, write_id: str, frame: pl.DataFrame) -> DeltaWrite:
+        """The version the write ``write_id`` committed, from the table's history (for a write that
+        created the table or replaced it whole, which cannot go through a loaded table)."""
+        for entry in DeltaTable(self.uri(table), storage_options=self._options()).history(COMMIT_LOOKBACK):
+            if entry.get(WRITE_ID) == write_id:
+                return DeltaWrite(self.uri(table), entry["version"], frame.height)
+        raise RuntimeError(
+            f"{self.uri(table)}: the write {write_id} is not among the last {COMMIT_LOOKBACK} commits"
         )
 
     def replace_where(
@@ -158,19 +175,26 @@ class LakeStorage(dg.ConfigurableResource):
         ``predicate`` should select whole partitions (``partition_by``), so the overwrite rewrites only
         those partitions' files and writers of other partitions do not conflict.
         """
-        uri = self.uri(table)
-        exists = self.table(table) is not None
+        uri, write_id = self.uri(table), uuid.uuid4().hex
+        target = self.table(table)
+        exists = target is not None
         write_deltalake(
-            uri,
+            target if exists else uri,
             frame.to_arrow(),
             mode="overwrite" if exists else "append",
             predicate=predicate if exists else None,
             partition_by=partition_by,
             schema_mode="merge" if schema_merge and exists else None,
             storage_options=self._options(),
-            commit_properties=self._commit(run_id, predicate=predicate),
+            commit_properties=self._commit(run_id, write_id, predicate=predicate),
         )
-        return DeltaWrite(uri, self.version(table), frame.height)
+        # Written through the loaded table, the table moves to the version this write committed (the
+        # table's newest version may already be a concurrent writer's).
+        return (
+            DeltaWrite(uri, target.version(), frame.height)
+            if exists
+            else self._committed(table, write_id, frame)
+        )
 
     def replace_dates(
         self,
@@ -200,16 +224,16 @@ class LakeStorage(dg.ConfigurableResource):
 
     def overwrite(self, table: str, frame: pl.DataFrame, run_id: str) -> DeltaWrite:
         """Replace the whole table (a snapshot, such as a reference table as delivered)."""
-        uri = self.uri(table)
+        write_id = uuid.uuid4().hex
         write_deltalake(
-            uri,
+            self.uri(table),
             frame.to_arrow(),
             mode="overwrite",
             schema_mode="overwrite",
             storage_options=self._options(),
-            commit_properties=self._commit(run_id),
+            commit_properties=self._commit(run_id, write_id),
         )
-        return DeltaWrite(uri, self.version(table), frame.height)
+        return self._committed(table, write_id, frame)
 
     def merge(
         self, table: str, frame: pl.DataFrame, keys: list[str], run_id: str, delete_missing: bool = True
@@ -221,13 +245,15 @@ class LakeStorage(dg.ConfigurableResource):
         """
         uri = self.uri(table)
         target = self.table(table)
+        write_id = uuid.uuid4().hex
         if target is None:
             write_deltalake(
-                uri, frame.to_arrow(), storage_options=self._options(), commit_properties=self._commit(run_id)
+                uri,
+                frame.to_arrow(),
+                storage_options=self._options(),
+                commit_properties=self._commit(run_id, write_id),
             )
-            return DeltaWrite(uri, self.version(table), frame.height), {
-                "num_target_rows_inserted": frame.height
-            }
+            return self._committed(table, write_id, frame), {"num_target_rows_inserted": frame.height}
         on = " AND ".join(f't."{k}" = s."{k}"' for k in keys)
         # Parenthesised: delta-rs parses `a IS DISTINCT FROM b OR ...` with the OR binding first.
         changed = " OR ".join(f'(t."{c}" IS DISTINCT FROM s."{c}")' for c in frame.columns if c not in keys)
@@ -237,7 +263,7 @@ class LakeStorage(dg.ConfigurableResource):
                 predicate=on,
                 source_alias="s",
                 target_alias="t",
-                commit_properties=self._commit(run_id),
+                commit_properties=self._commit(run_id, write_id),
             )
             .when_matched_update_all(predicate=changed or None)
             .when_not_matched_insert_all()
