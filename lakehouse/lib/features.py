@@ -428,7 +428,8 @@ def rolling_late_rates(targets: pl.LazyFrame, history: pl.LazyFrame, zones: dict
 def previous_leg_features(targets: pl.LazyFrame, history: pl.LazyFrame) -> pl.LazyFrame:
     """The plane's previous departure from New York (its schedule is known; its departure only once it
     happened): the gap to it, its scheduled block time, whether it has left, its delay or how overdue it
-    is, and the slack left once the plane is back (gap less the round trip and the delay so far)."""
+    is, the slack left once the plane is back (gap less the round trip and the delay so far), and its
+    arrival delay (once at the gate) and label (once known)."""
     legs = (
         history.filter(pl.col("tailnum").is_not_null())
         .select(
