@@ -116,7 +116,7 @@ def launch_job(
 
     spec = Launch(job, start, through, config_files, log_level)
     try:
-        spec.tags("check")
+        spec.check()
     except ValueError as error:
         raise click.UsageError(str(error)) from None
     with (

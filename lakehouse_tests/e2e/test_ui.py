@@ -9,11 +9,9 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from datetime import date
 from pathlib import Path
 
@@ -22,6 +20,7 @@ import pytest
 
 from lakehouse import catalog
 from lakehouse.sources.replay import replay
+from lakehouse_tests.servers import free_port, wait_until_answers
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
@@ -41,12 +40,6 @@ pytestmark = [
         not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is missing: `make e2e` installs Debian's chromium"
     ),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -98,15 +91,7 @@ def ui(demo) -> str:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/server_info", timeout=2):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, "dagster dev did not answer within 2 minutes"
-                assert server.poll() is None, "dagster dev stopped"
-                time.sleep(1)
+        wait_until_answers(f"{base}/server_info", server, "dagster dev", 120)
         yield base
     finally:
         os.killpg(server.pid, signal.SIGTERM)

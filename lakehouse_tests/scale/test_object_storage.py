@@ -5,11 +5,8 @@ used: it hangs delta-rs.
 """
 
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
@@ -24,6 +21,7 @@ from lakehouse.ml.lineage import VacuumRefused, safe_vacuum
 from lakehouse.ml.training import reproduce
 from lakehouse.sources.replay import replay
 from lakehouse_tests.pipeline import GOLD_ASSETS, INGEST_ASSETS, ML_ASSETS, materialize
+from lakehouse_tests.servers import free_port, wait_until_answers
 
 FIRST, LAST = date(2013, 1, 1), date(2013, 1, 5)
 BIN = Path(sys.executable).parent
@@ -31,12 +29,6 @@ BUCKET = "lakehouse"
 REBUILD = {"ops": {"silver__flights": {"config": {"rebuild": True}}}}
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -50,15 +42,7 @@ def s3_server():
     )
     endpoint = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1)
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "moto's S3 server did not start within 30 s"
-                assert server.poll() is None, "moto's S3 server stopped"
-                time.sleep(0.2)
+        wait_until_answers(f"{endpoint}/moto-api/", server, "moto's S3 server", 30)
         yield endpoint
     finally:
         server.terminate()

@@ -3,10 +3,11 @@
 import dagster as dg
 import polars as pl
 
-from lakehouse.catalog import PREDICTIONS, PROMOTIONS
+from lakehouse.catalog import DELAY_MODEL, FLIGHT_FEATURES, PREDICTIONS, PROMOTIONS
 from lakehouse.lib.model import SCORING_SLICE_ROWS, scores_of
 from lakehouse.metadata import Progress, delta_metadata
 from lakehouse.ml import registry
+from lakehouse.ml.gate import missing_inputs
 from lakehouse.partitions import daily_partitions, partition_dates
 from lakehouse.reads import read_features
 from lakehouse.resources import CHAMPION, LakeStorage, MlflowTracking, Warehouse
@@ -29,9 +30,15 @@ def predictions_asset() -> dg.AssetsDefinition:
         progress = Progress(
             context.log.info, f"{table.path}: scoring", -(-features.height // SCORING_SLICE_ROWS)
         )
-        scores = scores_of(
-            registry.load_model(mlflow, f"@{CHAMPION}"), features, SCORING_SLICE_ROWS, progress.chunk
-        )
+        model = registry.load_model(mlflow, f"@{CHAMPION}")
+        missing = missing_inputs(model, features)
+        if missing:
+            raise ValueError(
+                f"{mlflow.model_name} version {champion.version} reads feature(s) {', '.join(missing)} that "
+                f"{FLIGHT_FEATURES.warehouse_table} no longer has: materialize {DELAY_MODEL.path} and "
+                f"{PROMOTIONS.path} (the gate retires such a champion)"
+            )
+        scores = scores_of(model, features, SCORING_SLICE_ROWS, progress.chunk)
         scored = features.select(
             "flight_id",
             "flight_date",
