@@ -70,15 +70,16 @@ class Launch:
         console = {"console": {"config": {"log_level": self.log_level}}}
         return {**config, "loggers": {**config.get("loggers", {}), **console}}
 
-    def check(self) -> None:
-        """Raise ``ValueError`` naming what is wrong: a half or reversed range, or the workspace file."""
-        location_label()
+    def check(self) -> str:
+        """The run's code-location label; ``ValueError`` naming what is wrong: a half or reversed range,
+        or the workspace file."""
+        label = location_label()
         if (self.start is None) != (self.through is None) or (self.start and self.start > self.through):
             raise ValueError(f"a partition range needs --from ≤ --through, got {self.start}...{self.through}")
+        return label
 
     def tags(self, launch_id: str) -> dict[str, str]:
-        self.check()
-        tags = {LOCATION_TAG: location_label(), LAUNCH_TAG: launch_id}
+        tags = {LOCATION_TAG: self.check(), LAUNCH_TAG: launch_id}
         if self.start is not None and self.through is not None:
             tags |= {RANGE_START_TAG: self.start.isoformat(), RANGE_END_TAG: self.through.isoformat()}
         return tags

@@ -185,6 +185,14 @@ def latest_observation(
     )
 
 
+def _labels(history: pl.LazyFrame, *keys: str) -> pl.LazyFrame:
+    """The labels of ``history`` as events: known (a truncated history leaves the rest null), with
+    ``keys``, the date, when each became known and ``late`` as a count."""
+    return history.filter(pl.col("late").is_not_null()).select(
+        *keys, "flight_date", "outcome_known_at", late=pl.col("late").cast(pl.Int64)
+    )
+
+
 def _days_before(
     targets: pl.LazyFrame,
     events: pl.LazyFrame,
@@ -239,9 +247,7 @@ def _rolling_outcomes(
     known at its prediction time (``outcome_known_at``), and the mean arrival delay of the arrivals made
     by then (``arr_at``: a late flight is known to be late before its delay is known), as
     ``<name>_flights_<days>d``, ``<name>_late_rate_<days>d`` and ``<name>_mean_arr_delay_<days>d``."""
-    labels = history.filter(pl.col("late").is_not_null()).select(
-        key, "flight_date", "outcome_known_at", late=pl.col("late").cast(pl.Int64)
-    )
+    labels = _labels(history, key)
     arrivals = history.filter(pl.col("arr_at") <= known_by_cap()).select(
         key, "flight_date", "arr_at", delay=pl.col("arr_delay").cast(pl.Int64)
     )
@@ -385,9 +391,7 @@ def origin_today_features(targets: pl.LazyFrame, history: pl.LazyFrame) -> pl.La
 def known_today_features(targets: pl.LazyFrame, history: pl.LazyFrame) -> pl.LazyFrame:
     """Today's flights from the same origin, and to the same destination, whose outcome is already known:
     how many, and how many of them were late."""
-    known = history.filter(pl.col("late").is_not_null()).select(
-        "origin", "dest", "flight_date", "outcome_known_at", late=pl.col("late").cast(pl.Int64)
-    )
+    known = _labels(history, "origin", "dest")
     out = targets
     for side in ("origin", "dest"):
         out = _running_totals(

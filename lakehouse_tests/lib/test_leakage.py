@@ -14,6 +14,7 @@ The mutation check below proves it: each of eight deliberately leaky variants of
 
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import polars as pl
@@ -37,6 +38,7 @@ WINDOWS = {3: (date(2013, 2, 6), date(2013, 3, 12)), 11: (date(2013, 10, 1), dat
 LATE = 15
 WEATHER_COMPLETE = timedelta(minutes=51)
 NEW_YORK = "America/New_York"
+ZONE = ZoneInfo(NEW_YORK)
 
 
 def silver_for(cut: datetime) -> dict:
@@ -121,33 +123,12 @@ def scrambled_flights(flights: pl.DataFrame, cut: datetime, rng: np.random.Gener
         .otherwise((pl.col("arr_at") - pl.col("sched_arr_at")).dt.total_minutes().cast(pl.Int32))
     )
     # The schedule of the days after the cut's is not known yet: their tail numbers are shuffled.
-    later_day = (
-        pl.col("sched_dep_at").dt.convert_time_zone(NEW_YORK).dt.date()
-        > cut.astimezone(UTC).astimezone(_zone()).date()
-    )
-    later_tails = frame.filter(later_day)["tailnum"].shuffle(seed=int(rng.integers(1 << 30)))
-    frame = frame.with_columns(
-        tailnum=pl.when(later_day).then(pl.lit(None, pl.String)).otherwise("tailnum")
-    ).with_columns(
-        tailnum=pl.when(later_day)
-        .then(pl.Series(_spread(later_day, frame, later_tails)))
-        .otherwise("tailnum")
-    )
+    later_day = frame["sched_dep_at"].dt.convert_time_zone(NEW_YORK).dt.date() > cut.astimezone(ZONE).date()
+    rows = later_day.arg_true()
+    shuffled = frame["tailnum"].gather(rows).shuffle(seed=int(rng.integers(1 << 30)))
+    frame = frame.with_columns(frame["tailnum"].scatter(rows, shuffled))
     scratch = [c for c in frame.columns if c.startswith("_") and c not in flights.columns]
     return frame.drop(scratch)
-
-
-def _zone():
-    from zoneinfo import ZoneInfo
-
-    return ZoneInfo(NEW_YORK)
-
-
-def _spread(mask: pl.Expr, frame: pl.DataFrame, values: pl.Series) -> list:
-    """``values`` placed, in order, at the rows where ``mask`` holds (None elsewhere)."""
-    chosen = frame.select(mask.alias("m"))["m"].to_list()
-    it = iter(values.to_list())
-    return [next(it) if m else None for m in chosen]
 
 
 def scrambled_weather(weather: pl.DataFrame, cut: datetime, rng: np.random.Generator) -> pl.DataFrame:
@@ -181,7 +162,7 @@ def changed_features(cut: datetime, seed: int = 7) -> pl.DataFrame:
     weather = silver["weather"].drop("known_at")
     before = with_known_times(facts, weather)
     after = with_known_times(scrambled_flights(facts, cut, rng), scrambled_weather(weather, cut, rng))
-    local_day = cut.astimezone(_zone()).date()
+    local_day = cut.astimezone(ZONE).date()
     days = pl.col("flight_date").is_between(local_day - timedelta(days=1), local_day)
     predicted = pl.col("sched_dep_at") - product.PREDICTION_LEAD < cut
 

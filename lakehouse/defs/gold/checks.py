@@ -30,9 +30,14 @@ MAX_NULL_RATES = {
     "origin_late_rate_today": 0.35,
     "dest_late_rate_today": 0.90,
     # Histories: a new route, flight number or plane has none; yesterday's, none after a day off.
-    **dict.fromkeys(["route_late_rate_28d", "route_mean_arr_delay_28d", "route_late_rate_1d"], 0.10),
-    "route_mean_arr_delay_1d": 0.10,
-    **dict.fromkeys(["flight_number_late_rate_28d", "flight_number_mean_arr_delay_28d"], 0.10),
+    **dict.fromkeys(
+        [
+            *(f"route_{m}_{d}" for m in ("late_rate", "mean_arr_delay") for d in ("28d", "1d")),
+            "flight_number_late_rate_28d",
+            "flight_number_mean_arr_delay_28d",
+        ],
+        0.10,
+    ),
     **dict.fromkeys(["flight_number_late_rate_7d", "flight_number_mean_arr_delay_7d"], 0.15),
     **dict.fromkeys(["flight_number_late_rate_1d", "flight_number_mean_arr_delay_1d"], 0.40),
     **dict.fromkeys(["tail_late_rate_28d", "tail_mean_arr_delay_28d"], 0.10),
