@@ -22,7 +22,7 @@ from lakehouse.lib import bronze as readers
 from lakehouse.lib import schemas
 from lakehouse.lib.silver import FLIGHT_KEY, WEATHER_KEY, clean_flights, clean_reference, clean_weather
 
-LAYERS = ("sources", "bronze", "silver", "gold", "ml", "ops")
+LAYERS = ("sources", "bronze", "silver", "gold", "ml", "online", "ops")
 # Every asset, partitioned or not, runs a range of days as one run (not one run per day): a year's backfill
 # is one run, and `dg launch --partition-range` can launch any job.
 SINGLE_RUN = dg.BackfillPolicy.single_run()
@@ -157,6 +157,12 @@ PREDICTION_DECAY = Check(
     "prediction_decay",
     "The champion's realized ROC AUC over the recent window, on flights whose outcome is known, stays "
     "above the floor.",
+)
+
+SERVING_SKEW_CHECK = Check(
+    "serving_skew",
+    "For requests made at the prediction time, no feature's share of online values that differ from "
+    "`gold/flight_features` exceeds the threshold (the live path computes what training saw).",
 )
 
 # --- sources -------------------------------------------------------------------------------------------
@@ -430,6 +436,41 @@ MONITORING = Table(
     upstream=(FLIGHT_FEATURES, PREDICTIONS, PROMOTIONS),
 )
 
+# --- online: the live path (lakehouse.online) --------------------------------------------------------
+
+ONLINE_FEATURE_STORE = Table(
+    "online",
+    "feature_store",
+    "The history the online features read, pushed from the lake to the online store (Redis): each day's "
+    "silver flights with their label and its weather, for every day `gold/flight_features` holds, and the "
+    "planes and airport zones. The stream worker (`lakehouse stream`) computes each live flight's vector "
+    "from these and the live events with the functions that build `gold/flight_features`. Follows gold "
+    "once materialized.",
+    frozenset({"redis", "polars"}),
+    upstream=(FLIGHT_FEATURES,),
+)
+ONLINE_REQUESTS = Table(
+    "online",
+    "requests",
+    "Every flight `lakehouse serve` scored: when it was asked, the vector's as-of time, the features, the "
+    "model version and the score. Written by the service in micro-batches off the request path.",
+    frozenset({"deltalake", "fastapi"}),
+    partition_column="flight_date",
+    key_columns=("request_id", "flight_id"),
+    upstream=(ONLINE_FEATURE_STORE, PROMOTIONS),
+)
+SERVING_SKEW = Table(
+    "ml",
+    "serving_skew",
+    "Training-serving skew: the requests of `online/requests` made at the prediction time, joined to the "
+    "same flights' rows of `gold/flight_features`: per feature, the share of online values that differ "
+    "and the PSI between online and offline values, with a plot; and, once outcomes are known, the "
+    "realized ROC AUC of the online scores next to the batch ones of `ml/predictions`.",
+    frozenset({"polars", "deltalake"}),
+    checks=(SERVING_SKEW_CHECK,),
+    upstream=(ONLINE_REQUESTS, FLIGHT_FEATURES, PREDICTIONS),
+)
+
 FAILED_RUNS = Table(
     "ops",
     "failed_runs",
@@ -446,6 +487,7 @@ TABLES: tuple[Table, ...] = (
     FLIGHT_FEATURES, DAILY_AIRPORT_PERFORMANCE, DEPARTURES,
     CARRIER_MONTHLY_PERFORMANCE, ROUTE_PERFORMANCE, WEATHER_DELAY_IMPACT,
     DELAY_MODEL, PROMOTIONS, PREDICTIONS, MONITORING,
+    ONLINE_FEATURE_STORE, ONLINE_REQUESTS, SERVING_SKEW,
     FAILED_RUNS,
 )  # fmt: skip
 

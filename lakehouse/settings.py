@@ -39,7 +39,11 @@ SETTINGS = {
     "LAKEHOUSE_RETRAIN_MIN_NEW_DAYS": "new days that make the retrain sensor train",
     "LAKEHOUSE_RETRAIN_COOLDOWN_HOURS": "least time between two retrainings",
     "LAKEHOUSE_AMBIENT_CREDENTIALS": "true: object-store credentials come from the machine (instance role)",
+    "LAKEHOUSE_REDIS_URL": "the online store and event stream (redis://, rediss://, unix://; default: the "
+    "embedded server on 127.0.0.1:6390)",
+    "LAKEHOUSE_SERVE_TOKEN": "bearer token every request to `lakehouse serve` must carry (unset: none)",
 }
+REDIS_SCHEMES = ("redis", "rediss", "unix")
 OBJECT_STORES = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"}
 # For each object store, the environment variables any one of which is a source of credentials.
 CREDENTIALS = {
@@ -87,6 +91,8 @@ class Settings:
     landing_interval_seconds: int
     retrain_min_new_days: int
     retrain_cooldown_hours: float
+    redis_url: str
+    serve_token: str | None
 
 
 def project_data_dir() -> Path:
@@ -252,6 +258,13 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     tracking, _ = read.text("MLFLOW_TRACKING_URI", f"sqlite:///{data / 'mlflow' / 'mlflow.db'}")
     _check_tracking(read.problems, tracking)
 
+    redis_url, _ = read.text("LAKEHOUSE_REDIS_URL", "redis://127.0.0.1:6390/0")
+    if _scheme(redis_url) not in REDIS_SCHEMES:
+        read.problems.append(
+            f"LAKEHOUSE_REDIS_URL={redis_url!r}: not a Redis URL "
+            f"(use {', '.join(scheme + '://' for scheme in REDIS_SCHEMES)})"
+        )
+
     start = read.day("LAKEHOUSE_START_DATE", "2013-01-01")
     end = read.day("LAKEHOUSE_END_DATE", "2014-01-01")
     if start and end and end <= start:
@@ -269,6 +282,8 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         landing_interval_seconds=read.number("LAKEHOUSE_LANDING_INTERVAL_SECONDS", "30", int, 1),
         retrain_min_new_days=read.number("LAKEHOUSE_RETRAIN_MIN_NEW_DAYS", "7", int, 1),
         retrain_cooldown_hours=read.number("LAKEHOUSE_RETRAIN_COOLDOWN_HOURS", "6", float, 0),
+        redis_url=redis_url,
+        serve_token=read.text("LAKEHOUSE_SERVE_TOKEN", "")[0] or None,
     )
     if read.problems:
         raise ConfigurationError(read.problems)

@@ -3,11 +3,15 @@
 
 import dagster as dg
 
-from lakehouse.catalog import DELAY_MODEL, PREDICTIONS, PROMOTIONS
+from lakehouse.catalog import DELAY_MODEL, ONLINE_FEATURE_STORE, PREDICTIONS, PROMOTIONS, SERVING_SKEW
 
 
 def _layers(*names: str) -> dg.AssetSelection:
     return dg.AssetSelection.groups(*names)
+
+
+# The live path's assets need its online store (Redis) running: they have jobs of their own.
+ONLINE = dg.AssetSelection.assets(ONLINE_FEATURE_STORE.key, SERVING_SKEW.key)
 
 
 @dg.definitions
@@ -16,9 +20,9 @@ def defs() -> dg.Definitions:
         jobs=[
             dg.define_asset_job(
                 "lakehouse_job",
-                selection=dg.AssetSelection.all(),
-                description="Every asset, landing files to the last layer, for a day or (as one run) a range "
-                "of days: what `make demo` runs over the whole year.",
+                selection=dg.AssetSelection.all() - ONLINE,
+                description="Every asset of the batch path, landing files to the last layer, for a day or "
+                "(as one run) a range of days: what `make demo` runs over the whole year.",
             ),
             dg.define_asset_job(
                 "ingest_job",
@@ -48,6 +52,17 @@ def defs() -> dg.Definitions:
                 "score_job",
                 selection=dg.AssetSelection.assets(PREDICTIONS.key),
                 description="Score a day's flights with the champion: what the daily schedule asks for.",
+            ),
+            dg.define_asset_job(
+                "online_job",
+                selection=dg.AssetSelection.assets(ONLINE_FEATURE_STORE.key),
+                description="Push the lake's history to the online store (Redis) for the stream worker: what "
+                "`make serve` runs first.",
+            ),
+            dg.define_asset_job(
+                "skew_job",
+                selection=dg.AssetSelection.assets(SERVING_SKEW.key),
+                description="Compare the scoring service's logged feature vectors with gold/flight_features.",
             ),
         ]
     )
