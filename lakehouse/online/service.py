@@ -33,7 +33,7 @@ from typing import Annotated, Any
 import numpy as np
 import polars as pl
 import redis
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -394,7 +394,8 @@ def create_app(
 
 
 class BodyLimit:
-    """413 once a body grows past ``limit`` bytes as it is read, declared length or not (chunked)."""
+    """413 once a body grows past ``limit`` bytes, declared length or not (chunked): the body is read
+    here first, up to the limit, and handed on whole."""
 
     def __init__(self, app, limit: int):
         self.app, self.limit = app, limit
@@ -402,18 +403,29 @@ class BodyLimit:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        received = 0
-
-        async def limited():
-            nonlocal received
+        parts, size, more = [], 0, True
+        while more:
             message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.limit:
-                    raise HTTPException(413, f"the body is over {self.limit:,} bytes")
-            return message
+            if message["type"] != "http.request":
+                return await self.app(scope, _replay([message], receive), send)
+            parts.append(message.get("body", b""))
+            size += len(parts[-1])
+            more = message.get("more_body", False)
+            if size > self.limit:
+                response = JSONResponse({"detail": f"the body is over {self.limit:,} bytes"}, status_code=413)
+                return await response(scope, receive, send)
+        body = {"type": "http.request", "body": b"".join(parts), "more_body": False}
+        return await self.app(scope, _replay([body], receive), send)
 
-        return await self.app(scope, limited, send)
+
+def _replay(messages: list[dict], receive):
+    """An ASGI ``receive`` that gives ``messages``, then what ``receive`` gives (the client leaving)."""
+    pending = list(messages)
+
+    async def replayed():
+        return pending.pop(0) if pending else await receive()
+
+    return replayed
 
 
 def _lookup(store: OnlineStore, flight: Flight) -> str:
