@@ -12,7 +12,7 @@ export DAGSTER_HOME := $(CURDIR)/data/dagster_home
 # them, 40 s on SQLite). Dagster's trade-off: a failed run marks the run failed, not each of its days.
 export DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS := true
 
-.PHONY: install demo test test-fast fuzz e2e screenshots chromium check dev lint quality bench clean clean-data
+.PHONY: install demo test test-fast fuzz e2e screenshots chromium check dev lint quality bench bench-serving serve clean clean-data
 
 $(BIN)/.installed: pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,12 @@ demo: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/lakehouse launch $(JOB) --from $(FROM) --through $(THROUGH)
 	$(BIN)/lakehouse summary
 	$(BIN)/lakehouse models
+
+# The live path, after `make demo`: the embedded Redis, the lake's history pushed to it (online_job), the
+# stream worker and the scoring service on http://127.0.0.1:8000, stopped together by Ctrl-C. In another
+# terminal: `.venv/bin/lakehouse replay --live --from 2013-12-30 --through 2013-12-30` (see the README).
+serve: install $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/lakehouse serve --stack
 
 # The model's quality, after `make demo` built the year's features: registers the model of the quality
 # target (train January to October 2013, hold out November and December), then five seeds on that split,
@@ -86,6 +92,12 @@ FACTORS ?= 1,10,100
 REPEAT  ?= 3
 bench: install
 	$(BIN)/python -m benchmarks.run --factors $(FACTORS) --repeat $(REPEAT) --demo
+	$(MAKE) bench-serving
+
+# The live path's numbers (after `make demo`): latency and throughput of `lakehouse serve` while the live
+# feed runs, against `mlflow models serve` of the same model version; event-to-online freshness.
+bench-serving: install
+	$(BIN)/python -m benchmarks.serving
 
 lint: install
 	$(BIN)/ruff check lakehouse lakehouse_tests benchmarks

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+from benchmarks import serving
 from benchmarks.scale import generate
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -303,7 +304,7 @@ resident set of any of its runs. Rows per second count the flights of the backfi
 ## Against the targets
 
 {table(["ratio", "N", "measured", "target", "verdict"], ratios(results, factors))}
-"""
+{serving.section()}"""
     output.write_text(text)
     print(f"\nwrote {output}")
 
@@ -332,6 +333,13 @@ def merged(previous: list[Result], measured: list[Result]) -> list[Result]:
         return result.factor, position
 
     return sorted(kept, key=rank)
+
+
+def rewrite(output: Path = PROJECT / "benchmarks" / "results.md") -> None:
+    """Write results.md again from the stored measurements (after the serving benchmark ran)."""
+    store = output.with_suffix(".json")
+    results = [Result.from_json(r) for r in json.loads(store.read_text())] if store.exists() else []
+    write(results, sorted({r.factor for r in results}), output, "make bench")
 
 
 def main() -> None:

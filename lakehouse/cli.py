@@ -165,11 +165,19 @@ def _replay_live(start: date, through: date, speed: float | None) -> None:
 @click.option(
     "--until-idle", type=float, default=None, help="Stop once no event has come for this many seconds."
 )
-def stream(horizon_hours: float, consumer: str, until_idle: float | None) -> None:
+@click.option(
+    "--nice",
+    default=10,
+    show_default=True,
+    help="Scheduling niceness: on a shared machine the scoring service's requests go first.",
+)
+def stream(horizon_hours: float, consumer: str, until_idle: float | None, nice: int) -> None:
     """Consume the event stream into the online feature vectors (stop with Ctrl-C; it resumes)."""
     import logging
+    import os
     from datetime import timedelta
 
+    os.nice(nice)
     from lakehouse.online.worker import StreamWorker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")

@@ -8,6 +8,7 @@ its event id, so a resend never counts twice.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -64,19 +65,24 @@ def send_live(
     speed: float | None,
     progress: Callable[[int], None] | None = None,
     retry_seconds: float = 120,
+    stop: threading.Event | None = None,
 ) -> FeedReport:
-    """Send ``events`` in order, paced by their times at ``speed`` (None: at full speed)."""
+    """Send ``events`` in order, paced by their times at ``speed`` (None: at full speed), until all are
+    sent or ``stop`` is set."""
     rows = events.to_dicts()
     started, resends = time.monotonic(), 0
     first_at = rows[0]["at"] if rows else None
     position = 0
-    while position < len(rows):
+    while position < len(rows) and not (stop is not None and stop.is_set()):
         if speed is None:
             chunk = rows[position : position + MAX_SPEED_BATCH]
         else:
             at = rows[position]["at"]
             due = started + (at - first_at) / timedelta(seconds=1) / speed
-            time.sleep(max(0.0, due - time.monotonic()))
+            if stop is not None:
+                stop.wait(max(0.0, due - time.monotonic()))
+            else:
+                time.sleep(max(0.0, due - time.monotonic()))
             chunk = [row for row in rows[position : position + MAX_SPEED_BATCH] if row["at"] == at]
         down_since = None
         while True:
@@ -95,4 +101,4 @@ def send_live(
         position += len(chunk)
         if progress is not None:
             progress(len(chunk))
-    return FeedReport(len(rows), time.monotonic() - started, resends)
+    return FeedReport(position, time.monotonic() - started, resends)

@@ -58,7 +58,7 @@ class RequestLog:
 
     def __init__(self, lake: LakeStorage, interval: float = 1.0):
         self.lake, self.interval = lake, interval
-        self.rows: deque[dict] = deque()
+        self.rows: deque[tuple] = deque()
         self.written = 0
         self.failures = 0
         self.last_error: str | None = None
@@ -70,8 +70,10 @@ class RequestLog:
         self._thread.start()
         return self
 
-    def add(self, rows: list[dict]) -> None:
-        self.rows.extend(rows)
+    def add(self, scored: list[tuple[str, datetime, dict, int, float]]) -> None:
+        """Queue scored flights as (request id, requested at, vector, version, probability); they become
+        rows in the log's thread, not on the request path."""
+        self.rows.extend(scored)
 
     @property
     def pending(self) -> int:
@@ -84,8 +86,9 @@ class RequestLog:
         if not batch:
             return 0
         try:
+            rows = [log_row(*scored) for scored in batch]
             self.lake.append(
-                ONLINE_REQUESTS.path, pl.DataFrame(batch, schema=SCHEMA), ["flight_date"], self.writer
+                ONLINE_REQUESTS.path, pl.DataFrame(rows, schema=SCHEMA), ["flight_date"], self.writer
             )
         except Exception as error:  # the lake is outside: keep the rows, say why, try again later
             self.rows.extendleft(reversed(batch))

@@ -66,7 +66,8 @@ def serve(
     with ExitStack() as stack:
         if stack_too:
             start_stack(stack, settings.redis_url, default_data_dir(), say)
-        store = OnlineStore(settings.redis_url)
+        # A short timeout: a request must not hang on a store that went away; it gets 503 instead.
+        store = OnlineStore(settings.redis_url, timeout=1.0)
         champion = Champion(resources["mlflow"], poll_seconds).start()
         request_log = RequestLog(resources["lake"]).start()
         app = create_app(store, champion, request_log, settings.serve_token, Limits())

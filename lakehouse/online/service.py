@@ -20,6 +20,7 @@ each is late, the model version, the vector and its as-of time. The scored rows 
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 import threading
 import time
@@ -34,7 +35,7 @@ import numpy as np
 import polars as pl
 import redis
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -43,7 +44,7 @@ from sklearn.pipeline import Pipeline
 from lakehouse.lib.compiled import CompiledModel
 from lakehouse.lib.features import FEATURE_COLUMNS
 from lakehouse.lib.model import CATEGORICAL_FEATURES, scores_of
-from lakehouse.online.request_log import RequestLog, log_row
+from lakehouse.online.request_log import RequestLog
 from lakehouse.online.store import OnlineStore, StoreUnavailable
 from lakehouse.resources import MlflowTracking
 
@@ -289,24 +290,13 @@ def create_app(
         lifespan=lifespan,
     )
 
-    @app.middleware("http")
-    async def guard(request: Request, call_next):
-        started = time.perf_counter()
-        endpoint = request.url.path
-        response = _refused(request, token, limits)
-        if response is None:
-            response = await call_next(request)
-        metrics.requests.labels(endpoint, str(response.status_code)).inc()
-        metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
-        return response
-
-    app.add_middleware(BodyLimit, limit=limits.max_body_bytes)
+    app.add_middleware(Guard, token=token, limits=limits, metrics=metrics)
 
     @app.exception_handler(ServiceError)
     async def service_error(_request: Request, error: ServiceError):
         return JSONResponse({"detail": error.detail}, status_code=error.status)
 
-    def predictions(flights: list[Flight]) -> Predictions:
+    def predictions(flights: list[Flight]) -> dict:
         model = champion.current
         if model is None:
             raise ServiceError(503, f"no model to score with: {champion.problem}")
@@ -327,43 +317,29 @@ def create_app(
         answers = []
         for vector, score in zip(vectors, scores, strict=True):
             metrics.feature_age.observe(max(0.0, now - vector.get("computed_at", now)))
-            answers.append(
-                Prediction(
-                    **{k: vector[k] for k in ("flight_id", "carrier", "flight", "origin", "date")},
-                    sched_dep_at=vector["sched_dep_at"],
-                    predict_at=vector["predict_at"],
-                    as_of=vector["as_of"],
-                    final=vector["final"],
-                    probability_late=float(score),
-                    model_version=model.version,
-                    complete=not vector["missing_history_days"],
-                    missing_history_days=vector["missing_history_days"],
-                    features=vector["features"],
-                )
-            )
+            answers.append(_answer(vector, float(score), model.version))
         if request_log is not None:
-            request_log.add(
-                [
-                    log_row(request_id, requested_at, v, model.version, float(s))
-                    for v, s in zip(vectors, scores, strict=True)
-                ]
-            )
+            request_log.add([(request_id, requested_at, v, model.version, a["probability_late"])
+                             for v, a in zip(vectors, answers, strict=True)])  # fmt: skip
             metrics.log_pending.set(request_log.pending)
         metrics.flights.inc(len(answers))
         metrics.model_version.set(model.version)
-        return Predictions(model_version=model.version, predictions=answers)
+        return {"model_version": model.version, "predictions": answers}
 
+    # The handlers build their JSON themselves (the response models document it): validating a
+    # response of 90 features again would cost more than scoring it. They are coroutines: a request is
+    # a store lookup and a millisecond of arithmetic, not worth a hop to a thread.
     @app.post("/predict", response_model=Prediction, responses=ERRORS)
-    def predict(flight: Flight) -> Prediction:
+    async def predict(flight: Flight) -> Response:
         """Score one flight."""
-        return predictions([flight]).predictions[0]
+        return _json(predictions([flight])["predictions"][0])
 
     @app.post("/predict/batch", response_model=Predictions, responses=ERRORS)
-    def predict_batch(batch: Batch) -> Predictions:
+    async def predict_batch(batch: Batch) -> Response:
         """Score many flights with one model version."""
         if len(batch.flights) > limits.max_batch:
             raise ServiceError(413, f"{len(batch.flights)} flights in one batch; at most {limits.max_batch}")
-        return predictions(batch.flights)
+        return _json(predictions(batch.flights))
 
     @app.get("/health", response_model=Health, responses={503: {"model": Health}})
     def health():
@@ -393,29 +369,67 @@ def create_app(
     return app
 
 
-class BodyLimit:
-    """413 once a body grows past ``limit`` bytes, declared length or not (chunked): the body is read
-    here first, up to the limit, and handed on whole."""
+class Guard:
+    """Every request, before the application sees it: 401 without the token (when one is set), 413 once
+    the body passes the limit, declared or not (chunked: the body is read here first, up to the limit,
+    and handed on whole); and its count and latency in the metrics."""
 
-    def __init__(self, app, limit: int):
-        self.app, self.limit = app, limit
+    def __init__(self, app, token: str | None, limits: Limits, metrics: Metrics):
+        self.app, self.limits, self.metrics = app, limits, metrics
+        self.token = None if token is None else token.encode()
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        started, status = time.perf_counter(), [500]
+
+        async def sending(message):
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        refused = self._refused(dict(scope["headers"]))
+        if refused is None:
+            body, refused = await self._body(receive)
+        if refused is not None:
+            await refused(scope, receive, sending)
+        else:
+            await self.app(scope, _replay([body], receive), sending)
+        endpoint = scope["path"]
+        self.metrics.requests.labels(endpoint, str(status[0])).inc()
+        self.metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
+
+    def _refused(self, headers: dict[bytes, bytes]) -> JSONResponse | None:
+        if self.token is not None:
+            scheme, _, credential = headers.get(b"authorization", b"").partition(b" ")
+            if scheme.lower() != b"bearer" or not hmac.compare_digest(credential, self.token):
+                return JSONResponse(
+                    {"detail": "a bearer token is required (Authorization: Bearer <LAKEHOUSE_SERVE_TOKEN>)"},
+                    status_code=401,
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+        length = headers.get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.limits.max_body_bytes):
+            return self._too_large()
+        return None
+
+    def _too_large(self) -> JSONResponse:
+        return JSONResponse(
+            {"detail": f"the body is over {self.limits.max_body_bytes:,} bytes"}, status_code=413
+        )
+
+    async def _body(self, receive) -> tuple[dict, JSONResponse | None]:
         parts, size, more = [], 0, True
         while more:
             message = await receive()
             if message["type"] != "http.request":
-                return await self.app(scope, _replay([message], receive), send)
+                return message, None
             parts.append(message.get("body", b""))
             size += len(parts[-1])
             more = message.get("more_body", False)
-            if size > self.limit:
-                response = JSONResponse({"detail": f"the body is over {self.limit:,} bytes"}, status_code=413)
-                return await response(scope, receive, send)
-        body = {"type": "http.request", "body": b"".join(parts), "more_body": False}
-        return await self.app(scope, _replay([body], receive), send)
+            if size > self.limits.max_body_bytes:
+                return {}, self._too_large()
+        return {"type": "http.request", "body": b"".join(parts), "more_body": False}, None
 
 
 def _replay(messages: list[dict], receive):
@@ -428,31 +442,32 @@ def _replay(messages: list[dict], receive):
     return replayed
 
 
+def _answer(vector: dict, probability: float, version: int) -> dict:
+    """The JSON of one scored flight (the fields of ``Prediction``)."""
+    return {
+        "flight_id": vector["flight_id"],
+        "carrier": vector["carrier"],
+        "flight": vector["flight"],
+        "origin": vector["origin"],
+        "date": vector["date"],
+        "sched_dep_at": vector["sched_dep_at"],
+        "predict_at": vector["predict_at"],
+        "as_of": vector["as_of"],
+        "final": vector["final"],
+        "probability_late": probability,
+        "model_version": version,
+        "complete": not vector["missing_history_days"],
+        "missing_history_days": vector["missing_history_days"],
+        "features": vector["features"],
+    }
+
+
+def _json(body: dict) -> Response:
+    return Response(json.dumps(body, separators=(",", ":")), media_type="application/json")
+
+
 def _lookup(store: OnlineStore, flight: Flight) -> str:
     found = store.flight_id(flight.date, flight.carrier, flight.flight, flight.origin)
     if found is None:
         raise ServiceError(404, f"the online store has no flight {flight.describe()}")
     return found
-
-
-def _refused(request: Request, token: str | None, limits: Limits) -> JSONResponse | None:
-    """401 without the token, 413 past the body limit (by its declared length), else None."""
-    if token is not None:
-        given = request.headers.get("authorization", "")
-        scheme, _, credential = given.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(credential.encode(), token.encode()):
-            return JSONResponse(
-                {"detail": "a bearer token is required (Authorization: Bearer <LAKEHOUSE_SERVE_TOKEN>)"},
-                status_code=401,
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-    length = request.headers.get("content-length")
-    if length is not None:
-        if not length.isdigit():
-            return JSONResponse({"detail": f"Content-Length {length!r} is not a number"}, status_code=400)
-        if int(length) > limits.max_body_bytes:
-            return JSONResponse(
-                {"detail": f"the body has {int(length):,} bytes; at most {limits.max_body_bytes:,}"},
-                status_code=413,
-            )
-    return None
