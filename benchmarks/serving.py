@@ -28,7 +28,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -161,7 +161,7 @@ def run(day: date, speed: float, rate: float, seconds: float, work: Path) -> dic
     from lakehouse.lib.features import FEATURE_COLUMNS
     from lakehouse.online.feed import live_events, send_live
     from lakehouse.online.redis_server import RedisServer
-    from lakehouse.online.store import FRESHNESS, STREAM, OnlineStore
+    from lakehouse.online.store import FRESHNESS, OnlineStore
     from lakehouse.reads import read_features
     from lakehouse.resources import OnlineRedis
 
@@ -205,7 +205,11 @@ def run(day: date, speed: float, rate: float, seconds: float, work: Path) -> dic
         events = live_events(resources["lake"], day, day)
         # The quiet night at full speed, then the day from 7:00 in New York at the feed's pace; freshness
         # counts the paced events only.
-        burst_until = datetime.combine(day, datetime.min.time(), ZoneInfo("America/New_York")).replace(hour=7)
+        burst_until = (
+            datetime.combine(day, datetime.min.time(), ZoneInfo("America/New_York"))
+            .replace(hour=7)
+            .astimezone(UTC)
+        )
         burst = events.filter(pl.col("at") < burst_until)
         send_live(store, burst, None)
         while not store.caught_up():
@@ -213,14 +217,17 @@ def run(day: date, speed: float, rate: float, seconds: float, work: Path) -> dic
         store.redis.delete(FRESHNESS)
         stop = threading.Event()
         paced = events.filter(pl.col("at") >= burst_until)
-        feed = threading.Thread(target=send_live, args=(store, paced, speed), kwargs={"stop": stop})
+        fed: dict = {}
+        feed = threading.Thread(
+            target=lambda: fed.update(report=send_live(store, paced, speed, stop=stop)), daemon=True
+        )
         feed_started = time.perf_counter()
         feed.start()
         # Requests for flights of the day whose vectors exist: wait for the schedule to be computed.
         gold = read_features(resources["warehouse"], day, day)
         ids = gold["flight_id"].to_list()
         deadline = time.monotonic() + 120
-        while sum(v is not None for v in store.vectors(ids[:50])) < 50:
+        while sum(v is not None for v in store.vectors(ids)) < 50:
             if time.monotonic() > deadline:
                 raise RuntimeError(
                     "the worker wrote no vectors within 120 s: see " + str(work / "processes.log")
@@ -229,13 +236,15 @@ def run(day: date, speed: float, rate: float, seconds: float, work: Path) -> dic
         known = [f for f, v in zip(ids, store.vectors(ids), strict=True) if v is not None]
         single = [json.dumps({"flight_id": f}).encode() for f in known]
         predict = f"http://127.0.0.1:{port}/predict"
-        asyncio.run(open_loop(predict, single, rate, 3))  # warm up
-        ours = {
-            "open_loop": asyncio.run(open_loop(predict, single, rate, seconds)),
-            "closed_loop": asyncio.run(closed_loop(predict, single, 8, min(seconds, 15))),
-        }
+        # Each service: as fast as eight connections get answers, batches, then the fixed rate (last: a
+        # service past its capacity queues requests for minutes).
+        asyncio.run(closed_loop(predict, single, 8, 3))  # warm up
         batch_bodies = [json.dumps({"flights": [{"flight_id": f} for f in known[:1000]]}).encode()] * 10
-        ours["batch"] = batches(f"http://127.0.0.1:{port}/predict/batch", batch_bodies, len(known[:1000]))
+        ours = {
+            "closed_loop": asyncio.run(closed_loop(predict, single, 8, min(seconds, 15))),
+            "batch": batches(f"http://127.0.0.1:{port}/predict/batch", batch_bodies, len(known[:1000])),
+            "open_loop": asyncio.run(open_loop(predict, single, rate, seconds)),
+        }
         ours["feed_running_throughout"] = feed.is_alive()
         stop.set()
         feed.join()
@@ -275,11 +284,11 @@ def run(day: date, speed: float, rate: float, seconds: float, work: Path) -> dic
 
         peer_single = [split(rows.iloc[[i]]) for i in range(min(len(rows), 500))]
         invocations = f"http://127.0.0.1:{peer_port}/invocations"
-        asyncio.run(open_loop(invocations, peer_single, rate, 3))
+        asyncio.run(closed_loop(invocations, peer_single, 8, 3))
         theirs = {
-            "open_loop": asyncio.run(open_loop(invocations, peer_single, rate, seconds)),
             "closed_loop": asyncio.run(closed_loop(invocations, peer_single, 8, min(seconds, 15))),
             "batch": batches(invocations, [split(rows.iloc[:1000])] * 10, min(1000, len(rows))),
+            "open_loop": asyncio.run(open_loop(invocations, peer_single, rate, seconds)),
         }
         return {
             "day": str(day),
@@ -289,7 +298,7 @@ def run(day: date, speed: float, rate: float, seconds: float, work: Path) -> dic
             "model_version": version,
             "history_push_seconds": round(push_seconds, 1),
             "events": events.height,
-            "events_paced": int(store.redis.xlen(STREAM)) - burst.height,
+            "events_paced": fed["report"].events,
             "feed_seconds": round(feed_seconds, 1),
             "freshness_p50_ms": round(float(np.percentile(freshness, 50)), 1),
             "freshness_p99_ms": round(float(np.percentile(freshness, 99)), 1),

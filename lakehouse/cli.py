@@ -177,11 +177,11 @@ def stream(horizon_hours: float, consumer: str, until_idle: float | None, nice: 
     import os
     from datetime import timedelta
 
-    os.nice(nice)
     from lakehouse.online.worker import StreamWorker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     store = _online_store()
+    os.nice(nice)
     worker = StreamWorker(store, consumer, timedelta(hours=horizon_hours))
     click.echo(f"consuming {store.url} as {consumer}; vectors for flights up to {horizon_hours:g} h ahead")
     try:

@@ -28,8 +28,13 @@ def test_the_asset_graph_is_the_catalog():
         assert {key.name for key in node.check_keys} == {c.name for c in table.checks}, table.path
         blocking = {key.name for key in node.check_keys if graph.get_check_spec(key).blocking}
         assert blocking == set(table.blocking_checks), table.path
-    for job in ("lakehouse_job", "ingest_job", "gold_job", "train_job", "retrain_job", "score_job"):
+    jobs = ("lakehouse_job", "ingest_job", "gold_job", "train_job", "retrain_job", "score_job", "online_job",
+            "skew_job")  # fmt: skip
+    for job in jobs:
         assert definitions().resolve_job_def(job)
+    # The batch job needs no online store: the live path's assets have jobs of their own.
+    batch = definitions().resolve_job_def("lakehouse_job").asset_layer.selected_asset_keys
+    assert catalog.ONLINE_FEATURE_STORE.key not in batch and catalog.SERVING_SKEW.key not in batch
 
 
 def test_every_check_has_a_description():

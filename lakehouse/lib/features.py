@@ -525,12 +525,22 @@ def plane_today_features(targets: pl.LazyFrame, history: pl.LazyFrame) -> pl.Laz
     )
 
 
+def rolling_features(flights: pl.LazyFrame, history: pl.LazyFrame, zones: dict[str, str]) -> pl.LazyFrame:
+    """``ROLLING_FEATURES`` of ``flights`` by flight id: what ``flight_features`` computes for them from
+    ``history``. They read only the days before each flight's date, so the live path computes them once
+    for a day's flights and again only when a fact of an earlier day becomes known."""
+    return rolling_late_rates(schedule_features(flights, zones), history, zones).select(
+        "flight_id", *ROLLING_FEATURES
+    )
+
+
 def flight_features(
     flights: pl.LazyFrame,
     history: pl.LazyFrame,
     weather: pl.LazyFrame,
     planes: pl.LazyFrame,
     zones: dict[str, str],
+    rolling: pl.LazyFrame | None = None,
 ) -> pl.LazyFrame:
     """One row per flight in ``flights``: its features as of one hour before scheduled departure,
     and its label ``late``, one feature group at a time.
@@ -538,17 +548,24 @@ def flight_features(
     ``flights`` and ``history`` are silver flights passed through ``with_outcomes``; ``history`` must
     cover the flights' dates and the ``HISTORY_LOOKBACK_DAYS`` before them. Where an outcome or a
     departure is not known (null ``late`` or ``dep_at``), it is simply not counted, which is how the
-    leakage tests truncate history.
+    leakage tests truncate history. ``rolling``, if given, is ``rolling_features`` of these flights over
+    the same history, joined instead of computed again.
     """
-    return (
+    before_rolling = (
         schedule_features(flights, zones)
         .pipe(weather_features, weather)
         .pipe(plane_features, planes)
         .pipe(origin_congestion_features, history)
         .pipe(origin_today_features, history)
         .pipe(known_today_features, history)
-        .pipe(rolling_late_rates, history, zones)
-        .pipe(plane_today_features, history)
+    )
+    with_rolling = (
+        before_rolling.pipe(rolling_late_rates, history, zones)
+        if rolling is None
+        else before_rolling.join(rolling, on="flight_id", how="left")
+    )
+    return (
+        with_rolling.pipe(plane_today_features, history)
         .pipe(previous_leg_features, history)
         .select("flight_id", "flight_date", "sched_dep_at", "predict_at", *FEATURE_COLUMNS, "late")
         .sort("flight_date", "sched_dep_at", "flight_id")

@@ -34,6 +34,7 @@ from lakehouse.lib.features import (
     HISTORY_LOOKBACK_DAYS,
     WEATHER_MAX_LAG,
     flight_features,
+    rolling_features,
 )
 
 HOME_ZONE = ZoneInfo("America/New_York")
@@ -207,6 +208,8 @@ class OnlineFeatures:
         self.days: dict[date, LiveDay] = {}
         self.clock: datetime | None = None
         self.final: set[str] = set()
+        # Per live day: the rolling features of its flights, and the facts of earlier days they counted.
+        self._rolling: dict[date, tuple[tuple, pl.DataFrame]] = {}
 
     def apply(self, kind: str, day: date, at: datetime, payload: dict) -> None:
         """Apply one event (idempotent). Raises ``EventError`` for an unknown kind or a payload without
@@ -245,6 +248,19 @@ class OnlineFeatures:
         ]
         return _decoded(rows, WEATHER_SCHEMA)
 
+    def _rolling_of(self, day: date, live: pl.DataFrame, flights: pl.DataFrame) -> pl.DataFrame:
+        """``rolling_features`` of ``day``'s flights, computed again only when a flight of the day or a
+        fact of an earlier day has come since (in the early hours, the day before's last outcomes)."""
+        scheduled = live.filter(pl.col("flight_date") == day)
+        version = (scheduled.height, *_earlier_facts(flights, day))
+        cached = self._rolling.get(day)
+        if cached is None or cached[0] != version:
+            computed = rolling_features(scheduled.lazy(), flights.lazy(), self.zones).collect(
+                engine="in-memory"
+            )
+            self._rolling[day] = cached = (version, computed)
+        return cached[1]
+
     def history_needed(self) -> tuple[date, date] | None:
         """The days of lake history the live days' features read: from ``HISTORY_LOOKBACK_DAYS`` before
         the first live day to the last."""
@@ -282,8 +298,13 @@ class OnlineFeatures:
         if targets.is_empty():
             return Vectors(pl.DataFrame(), self.clock, missing_days)
         weather = weather.filter(pl.col("known_at") >= targets["sched_dep_at"].min() - WEATHER_MAX_LAG * 2)
+        rolling = pl.concat(
+            [self._rolling_of(day, live, flights) for day in targets["flight_date"].unique().sort()]
+        )
         rows = (
-            flight_features(targets.lazy(), flights.lazy(), weather.lazy(), self.planes.lazy(), self.zones)
+            flight_features(
+                targets.lazy(), flights.lazy(), weather.lazy(), self.planes.lazy(), self.zones, rolling.lazy()
+            )
             # A few hundred flights over a month of history: the in-memory engine is five times faster
             # than the streaming one here (0.6 s against 3 s on two cores).
             .collect(engine="in-memory")
@@ -295,6 +316,16 @@ class OnlineFeatures:
         )
         self.final.update(rows.filter("final")["flight_id"].to_list())
         return Vectors(rows, self.clock, missing_days)
+
+
+def _earlier_facts(flights: pl.DataFrame, day: date) -> tuple:
+    """How many facts of the days before ``day`` the history holds: the rolling features of ``day``'s
+    flights change only when this does."""
+    return (
+        flights.filter(pl.col("flight_date") < day)
+        .select(*(pl.col(next(iter(facts))).count() for facts in FACTS.values()), pl.len())
+        .row(0)
+    )
 
 
 def vector_records(vectors: Vectors) -> list[dict]:

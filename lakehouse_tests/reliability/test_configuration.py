@@ -196,3 +196,37 @@ def test_sql_formats_only_identifiers_and_takes_values_as_parameters():
     # A table's name in the catalog (``FLIGHT_FEATURES.warehouse_table``) is the code's own identifier too.
     identifiers = [f for f in formatted if f[2] in SQL_IDENTIFIERS or f[2].endswith(".warehouse_table")]
     assert [f for f in formatted if f not in identifiers] == []
+
+
+def test_the_live_path_settings(tmp_path: Path):
+    base = {"LAKEHOUSE_DATA_DIR": str(tmp_path / "data")}
+    settings = load_settings(base)
+    assert settings.redis_url == "redis://127.0.0.1:6390/0" and settings.serve_token is None
+    assert load_settings({**base, "LAKEHOUSE_SERVE_TOKEN": "t0k"}).serve_token == "t0k"
+    assert problems({**base, "LAKEHOUSE_REDIS_URL": "http://127.0.0.1:6379"}) == [
+        "LAKEHOUSE_REDIS_URL='http://127.0.0.1:6379': not a Redis URL (use redis://, rediss://, unix://)"
+    ]
+
+
+def test_live_commands_name_a_store_that_does_not_answer(tmp_path: Path, monkeypatch):
+    from click.testing import CliRunner
+
+    from lakehouse import settings
+    from lakehouse.cli import main
+
+    monkeypatch.setenv("LAKEHOUSE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("LAKEHOUSE_REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
+    settings.current.cache_clear()
+    try:
+        for command in (
+            ["replay", "--live", "--from", "2013-01-01", "--through", "2013-01-01"],
+            ["stream", "--nice", "0"],
+        ):
+            result = CliRunner().invoke(main, command)
+            assert result.exit_code == 1
+            assert "the online store at redis://127.0.0.1:" in result.output
+            assert "does not answer" in result.output and "check LAKEHOUSE_REDIS_URL" in result.output
+        result = CliRunner().invoke(main, ["replay", "--live", "--speed", "fast"])
+        assert result.exit_code == 2 and "'fast' is neither a number nor 'max'" in result.output
+    finally:
+        settings.current.cache_clear()
