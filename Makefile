@@ -12,7 +12,7 @@ export DAGSTER_HOME := $(CURDIR)/data/dagster_home
 # them, 40 s on SQLite). Dagster's trade-off: a failed run marks the run failed, not each of its days.
 export DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS := true
 
-.PHONY: install demo test test-fast fuzz e2e screenshots chromium check dev lint quality bench bench-serving serve clean clean-data
+.PHONY: install demo test test-fast fuzz e2e screenshots chromium check dev lint quality bench bench-serving serve lock clean clean-data
 
 $(BIN)/.installed: pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -100,8 +100,13 @@ bench-serving: install
 	$(BIN)/python -m benchmarks.serving
 
 lint: install
-	$(BIN)/ruff check lakehouse lakehouse_tests benchmarks
-	$(BIN)/ruff format --check lakehouse lakehouse_tests benchmarks
+	$(BIN)/ruff check lakehouse lakehouse_tests benchmarks deploy
+	$(BIN)/ruff format --check lakehouse lakehouse_tests benchmarks deploy
+
+# deploy/requirements.lock: the exact versions the image installs, from the environment `make install`
+# built (run it after changing a dependency; the suite says when the lock is stale).
+lock: install
+	$(BIN)/python deploy/lock.py
 
 clean-data:
 	rm -rf data/landing data/sources data/lake data/warehouse.duckdb data/mlflow data/dagster_home

@@ -211,11 +211,17 @@ def stream(horizon_hours: float, consumer: str, until_idle: float | None, nice: 
     help="Also start what the service needs: the embedded Redis (unless LAKEHOUSE_REDIS_URL is set), "
     "the history push (online_job) and the stream worker.",
 )
-def serve(host: str, port: int, poll_seconds: float, stack: bool) -> None:
+@click.option(
+    "--log-requests/--no-log-requests",
+    default=True,
+    show_default=True,
+    help="Append every scored flight to online/requests (what ml/serving_skew reads).",
+)
+def serve(host: str, port: int, poll_seconds: float, stack: bool, log_requests: bool) -> None:
     """The scoring service: POST /predict, /predict/batch; GET /health, /metrics, /docs."""
     from lakehouse.online.serve import serve as run_service
 
-    run_service(host, port, poll_seconds, stack, click.echo)
+    run_service(host, port, poll_seconds, stack, click.echo, log_requests)
 
 
 @main.command()
