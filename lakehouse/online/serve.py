@@ -75,8 +75,7 @@ def serve(
         app = create_app(store, champion, request_log, settings.serve_token, Limits())
         auth = "a bearer token required" if settings.serve_token else "no token (LAKEHOUSE_SERVE_TOKEN unset)"
         # Everything loaded so far (MLflow, scikit-learn, the model) lives as long as the process: moved
-        # out of the collector's reach, a full collection no longer walks it in the middle of a request
-        # (it took tens of milliseconds: the p99 of a single request).
+        # out of the collector's reach, a full collection does not walk it in the middle of a request.
         gc.freeze()
         model = "none yet" if champion.current is None else f"version {champion.current.version}"
         say(f"serving on http://{host}:{port} (docs at /docs), model {model}, {auth}")
