@@ -221,7 +221,10 @@ def serve(host: str, port: int, poll_seconds: float, stack: bool, log_requests: 
     """The scoring service: POST /predict, /predict/batch; GET /health, /metrics, /docs."""
     from lakehouse.online.serve import serve as run_service
 
-    run_service(host, port, poll_seconds, stack, click.echo, log_requests)
+    try:
+        run_service(host, port, poll_seconds, stack, click.echo, log_requests)
+    except RuntimeError as error:
+        raise click.ClickException(str(error)) from None
 
 
 @main.command()

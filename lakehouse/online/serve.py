@@ -32,7 +32,8 @@ def start_stack(stack: ExitStack, redis_url: str, data_dir: Path, say: Callable[
         stack.callback(server.stop)
         say(f"started the embedded Redis on {server.url} (data in {server.folder})")
     say("pushing the lake's history to the online store (online_job)")
-    subprocess.run(lakehouse_command("launch", "online_job"), check=True)
+    if subprocess.run(lakehouse_command("launch", "online_job")).returncode != 0:
+        raise RuntimeError("pushing the lake's history failed (online_job, above): run `make demo` first")
     log_path = data_dir / "online" / "stream.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = stack.enter_context(log_path.open("ab"))

@@ -41,6 +41,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sklearn.pipeline import Pipeline
 
+from lakehouse.catalog import ONLINE_FEATURE_STORE
 from lakehouse.lib.compiled import CompiledModel
 from lakehouse.lib.features import FEATURE_COLUMNS
 from lakehouse.lib.model import CATEGORICAL_FEATURES, scores_of
@@ -311,6 +312,13 @@ def create_app(
         if missing:
             raise ServiceError(404, f"the online store has no vector for {', '.join(missing[:10])}: "
                                "not replayed live yet, or scheduled beyond the worker's horizon")  # fmt: skip
+        lacking = sorted({c for v in vectors for c in FEATURE_COLUMNS if c not in v["features"]})
+        if lacking:
+            raise ServiceError(
+                503,
+                f"the stored vectors lack {len(lacking)} feature(s) the model reads "
+                f"({', '.join(lacking[:5])}): the stream worker runs another version of the features",
+            )
         scores = model.probabilities([vector["features"] for vector in vectors])
         requested_at, request_id = datetime.now(UTC), uuid.uuid4().hex
         now = time.time()
@@ -348,7 +356,7 @@ def create_app(
         try:
             store.check()
             if store.reference() is None:
-                problems.append("the store has no history: materialize online/feature_store")
+                problems.append(f"the store has no history: materialize {ONLINE_FEATURE_STORE.path}")
         except STORE_ERRORS as error:
             problems.append(str(error))
         body = Health(

@@ -21,6 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 import polars as pl
 import redis
 
+from lakehouse.catalog import ONLINE_FEATURE_STORE
 from lakehouse.lib.live import FLIGHT_SCHEMA, WEATHER_SCHEMA, EventError, OnlineFeatures, vector_records
 from lakehouse.online.store import APPLIED, CLOCK, GROUP, LIVE, LIVE_DAYS, STREAM, OnlineStore
 
@@ -87,7 +88,7 @@ class StreamWorker:
         if reference is None:
             raise RuntimeError(
                 f"the online store at {self.store.url} has no reference data: materialize "
-                "online/feature_store first (`make serve` does)"
+                f"{ONLINE_FEATURE_STORE.path} first (`make serve` does)"
             )
         return OnlineFeatures(*reference)
 
