@@ -208,6 +208,42 @@ class Bench:
         snapshot(state, saved)
         self.measure("one new day on a month", factor, None, self.repeat, lambda: new_day(MONTH_NEW_DAY))
 
+    def instances(self, factor: int) -> None:
+        """The backfill again with Dagster's instance on PostgreSQL (an embedded PostgreSQL 16, pgserver,
+        a new database each run, ``lakehouse/dagster_postgres.yaml``) and with event batching
+        (``DAGSTER_EVENT_BATCH_SIZE``) on either instance."""
+        import pgserver
+
+        data, year_rows = self.data(factor)
+        state = self.work / "state"
+        server = pgserver.get_server(fresh(self.work / "postgres"), cleanup_mode="stop")
+        socket_dir = server.get_uri().split("host=")[1]
+        databases = iter(range(1, 1000))
+
+        def backfill(postgres: bool, batch: int | None):
+            env = stores(data, fresh(state))
+            if postgres:
+                database = f"dagster_{next(databases)}"
+                server.psql(f"CREATE DATABASE {database};")
+                shutil.copy(
+                    PROJECT / "lakehouse" / "dagster_postgres.yaml",
+                    Path(env["DAGSTER_HOME"]) / "dagster.yaml",
+                )
+                env["DAGSTER_POSTGRES_URL"] = f"postgresql+psycopg2://postgres:@/{database}?host={socket_dir}"
+            if batch:
+                env["DAGSTER_EVENT_BATCH_SIZE"] = str(batch)
+            return timed(job("gold_job", FIRST, YEAR_LAST), env)
+
+        try:
+            for name, postgres, batch in (
+                ("backfill on SQLite, events batched (364 days)", False, 100),
+                ("backfill on PostgreSQL (364 days)", True, None),
+                ("backfill on PostgreSQL, events batched (364 days)", True, 100),
+            ):
+                self.measure(name, factor, year_rows, self.repeat, lambda p=postgres, b=batch: backfill(p, b))
+        finally:
+            server.cleanup()
+
     def script(self, name: str, module: str, factor: int) -> None:
         """Time ``python -m module`` over the backfill's days at ``factor``."""
         data, year_rows = self.data(factor)
@@ -249,6 +285,9 @@ def find(results: list[Result], name: str, factor: int) -> Result | None:
 RATIOS = [
     ("incremental: new day on a year / on a month", "one new day on a year", "one new day on a month", 1.3),
     ("orchestration: Dagster / bare script", "backfill to gold", "bare script", 1.5),
+    ("orchestration on SQLite, events batched", "backfill on SQLite, events", "bare script", 1.5),
+    ("orchestration on PostgreSQL", "backfill on PostgreSQL (", "bare script", 1.3),
+    ("orchestration on PostgreSQL, events batched", "backfill on PostgreSQL, events", "bare script", 1.3),
     ("peer: pandas / Polars, the same subset", "pandas baseline", "Polars, the pandas", None),
 ]
 
@@ -309,10 +348,11 @@ resident set of any of its runs. Rows per second count the flights of the backfi
     print(f"\nwrote {output}")
 
 
-PARTS = ["startup", "scale", "compare", "demo"]
+PARTS = ["startup", "scale", "compare", "instances", "demo"]
 ORDER = [
     "load the definitions",
     "backfill to gold",
+    "backfill on",
     "train and register",
     "one new day on a year",
     "one new day on a month",
@@ -372,6 +412,8 @@ def main() -> None:
         bench.scale(factor)
     for factor in compare if "compare" in parts else []:
         bench.compare(factor)
+    for factor in compare[:1] if "instances" in parts else []:
+        bench.instances(factor)
     if args.demo and "demo" in parts:
         bench.demo()
     store = args.output.with_suffix(".json")
