@@ -1,7 +1,7 @@
 """The online store in Redis: what each part of the live path reads and writes, under one key layout.
 
 - ``lakehouse:events``: the event stream (``replay --live`` adds, the ``online`` group of ``lakehouse
-  stream`` reads and acknowledges).
+  stream`` reads and acknowledges; what all have acknowledged is trimmed).
 - ``lakehouse:history:{day}``: the lake's silver flights (with the label) and weather of a day, as Arrow
   IPC, and ``lakehouse:history:reference`` the planes and airport zones; ``lakehouse:history:pushed``
   says when and from which Delta versions each day was pushed (``online/feature_store`` writes them).

@@ -31,8 +31,11 @@ DEFAULT_HORIZON = timedelta(hours=6)
 REJECTED = "lakehouse:rejected"
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _micros_to_time(micros: int) -> datetime:
-    return datetime.fromtimestamp(micros / 1e6, UTC)
+    return EPOCH + timedelta(microseconds=micros)
 
 
 @dataclass(frozen=True)
@@ -196,6 +199,7 @@ class StreamWorker:
                 continue
             events.append(event)
         duplicates = self._record(events, rejected)
+        self._trim(entries[-1][0])
         self.store.redis.hincrby("lakehouse:stats", "events_applied", len(events) - duplicates)
         if duplicates:
             self.store.redis.hincrby("lakehouse:stats", "events_duplicate", duplicates)
@@ -204,6 +208,12 @@ class StreamWorker:
         if events:
             self.refresh(events)
         return len(events)
+
+    def _trim(self, last: bytes) -> None:
+        """Drop the stream's entries before ``last`` once none is waiting for an acknowledgement: the
+        facts are recorded, the stream need not keep a year of events."""
+        if self.store.redis.xpending(STREAM, GROUP)["pending"] == 0:
+            self.store.redis.xtrim(STREAM, minid=last)
 
     def _read(self, position: str, block_ms: int | None) -> list:
         answer = self.store.redis.xreadgroup(
