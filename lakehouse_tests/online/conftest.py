@@ -5,6 +5,7 @@ small champion trained on the seven before it."""
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -132,3 +133,11 @@ class WorkerThread:
     def __exit__(self, *_exc):
         self.stop.set()
         self.thread.join(timeout=60)
+
+
+def wait_caught_up(store, worker: WorkerThread, seconds: float = 180) -> None:
+    deadline = time.monotonic() + seconds
+    while not store.caught_up():
+        assert worker.error is None, worker.error
+        assert time.monotonic() < deadline, f"the worker did not catch up within {seconds:g} s"
+        time.sleep(0.2)

@@ -4,8 +4,6 @@ model version, and ``ml/serving_skew`` finds no mismatch."""
 
 from __future__ import annotations
 
-import time
-
 import dagster as dg
 import numpy as np
 import polars as pl
@@ -20,15 +18,13 @@ from lakehouse.ml.registry import load_model
 from lakehouse.online.feed import live_events, send_live
 from lakehouse.online.request_log import RequestLog
 from lakehouse.online.service import Champion, create_app
-from lakehouse_tests.online.conftest import LIVE_DAY, WorkerThread, gold_of_live_day, push_history
-
-
-def wait_caught_up(store, worker: WorkerThread, seconds: float = 180) -> None:
-    deadline = time.monotonic() + seconds
-    while not store.caught_up():
-        assert worker.error is None, worker.error
-        assert time.monotonic() < deadline, f"the worker did not catch up within {seconds:g} s"
-        time.sleep(0.2)
+from lakehouse_tests.online.conftest import (
+    LIVE_DAY,
+    WorkerThread,
+    gold_of_live_day,
+    push_history,
+    wait_caught_up,
+)
 
 
 def online_frame(predictions: list[dict], gold: pl.DataFrame) -> pl.DataFrame:

@@ -30,8 +30,8 @@ from lakehouse_tests.online.conftest import (
     gold_of_live_day,
     push_history,
     register_model,
+    wait_caught_up,
 )
-from lakehouse_tests.online.test_live_path import wait_caught_up
 from lakehouse_tests.servers import free_port
 
 # A token made for the run: none is written in the repository.
