@@ -196,12 +196,9 @@ class Vectors:
 
 
 class OnlineFeatures:
-    """Live state from events, and its features by ``lakehouse.lib.features``.
-
-    ``history_days(first, last)`` returns silver flights (with the label) and weather of the days that
-    are not live, as the store holds them: the lake's facts, complete. ``planes`` and ``zones`` are the
-    reference data the batch path reads.
-    """
+    """Live state from events, and its features by ``lakehouse.lib.features``. ``planes`` and ``zones``
+    are the reference data the batch path reads; ``vectors`` is given the lake's history of the days
+    around the live ones (``history_needed``) as the store holds it."""
 
     def __init__(self, planes: pl.DataFrame, zones: dict[str, str]):
         self.planes, self.zones = planes, zones
@@ -305,8 +302,8 @@ class OnlineFeatures:
             flight_features(
                 targets.lazy(), flights.lazy(), weather.lazy(), self.planes.lazy(), self.zones, rolling.lazy()
             )
-            # A few hundred flights over a month of history: the in-memory engine is five times faster
-            # than the streaming one here (0.6 s against 3 s on two cores).
+            # A few hundred flights over a month of history: the in-memory engine is about five times
+            # faster than the streaming one at this size.
             .collect(engine="in-memory")
             .with_columns(
                 final=pl.col("predict_at") < clock,

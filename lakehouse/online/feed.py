@@ -21,6 +21,7 @@ from lakehouse.catalog import SILVER_FLIGHTS, SILVER_WEATHER
 from lakehouse.lib.features import with_outcomes
 from lakehouse.lib.live import events_of
 from lakehouse.online.store import OnlineStore, StoreUnavailable
+from lakehouse.reads import silver_flights
 from lakehouse.resources import LakeStorage
 
 # At full speed, events go in round trips of this many.
@@ -31,9 +32,7 @@ def live_events(lake: LakeStorage, first: date, through: date) -> pl.DataFrame:
     """The events of silver's days ``first`` through ``through``, in the order they became known."""
     if lake.table(SILVER_FLIGHTS.path) is None:
         raise ValueError(f"the lake at {lake.root} has no {SILVER_FLIGHTS.path}: run `make demo` first")
-    flights = with_outcomes(
-        lake.scan(SILVER_FLIGHTS.path).filter(pl.col("flight_date").is_between(first, through))
-    ).collect()
+    flights = with_outcomes(silver_flights(lake, first, through)).collect()
     if flights.is_empty():
         raise ValueError(f"{SILVER_FLIGHTS.path} has no flights from {first} through {through}")
     weather = (

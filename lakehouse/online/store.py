@@ -10,7 +10,8 @@
 - ``lakehouse:vector:{flight_id}``: a flight's feature vector as of the latest event (JSON), and
   ``lakehouse:flight:{date}:{carrier}:{flight}:{origin}`` its id.
 - ``lakehouse:stats`` and ``lakehouse:freshness``: the worker's counters and recent event-to-vector
-  times, for ``/metrics`` and the benchmarks.
+  times, for ``/metrics`` and the benchmarks; ``lakehouse:rejected`` the entries it could not apply, with
+  the reason.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ CLOCK = "lakehouse:live:clock"
 VECTOR = "lakehouse:vector:{flight_id}"
 FLIGHT = "lakehouse:flight:{day}:{carrier}:{flight}:{origin}"
 STATS = "lakehouse:stats"
+REJECTED = "lakehouse:rejected"
 FRESHNESS = "lakehouse:freshness"
 FRESHNESS_KEPT = 100_000
 
@@ -157,9 +159,19 @@ class OnlineStore:
         if freshness_ms:
             pipe.lpush(FRESHNESS, *(f"{ms:.3f}" for ms in freshness_ms))
             pipe.ltrim(FRESHNESS, 0, FRESHNESS_KEPT - 1)
+        self._count(pipe, stats)
+        pipe.execute()
+
+    def count(self, stats: dict[str, int]) -> None:
+        """Add to the worker's counters, in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        self._count(pipe, stats)
+        pipe.execute()
+
+    @staticmethod
+    def _count(pipe, stats: dict[str, int]) -> None:
         for name, value in stats.items():
             pipe.hincrby(STATS, name, value)
-        pipe.execute()
 
     def flight_id(self, day: date, carrier: str, flight: int, origin: str) -> str | None:
         found = self.redis.get(FLIGHT.format(day=day, carrier=carrier, flight=flight, origin=origin))

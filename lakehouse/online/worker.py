@@ -23,12 +23,11 @@ import redis
 
 from lakehouse.catalog import ONLINE_FEATURE_STORE
 from lakehouse.lib.live import FLIGHT_SCHEMA, WEATHER_SCHEMA, EventError, OnlineFeatures, vector_records
-from lakehouse.online.store import APPLIED, CLOCK, GROUP, LIVE, LIVE_DAYS, STREAM, OnlineStore
+from lakehouse.online.store import APPLIED, CLOCK, GROUP, LIVE, LIVE_DAYS, REJECTED, STREAM, OnlineStore
 
 log = logging.getLogger(__name__)
 
 DEFAULT_HORIZON = timedelta(hours=6)
-REJECTED = "lakehouse:rejected"
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -82,7 +81,7 @@ class StreamWorker:
     ):
         self.store, self.consumer, self.horizon, self.batch = store, consumer, horizon, batch
         self.engine: OnlineFeatures | None = None
-        self._history: dict[date, tuple[str, pl.DataFrame, pl.DataFrame]] = {}
+        self._history: dict[date, tuple[str, pl.DataFrame, pl.DataFrame] | None] = {}
 
     # --- state -----------------------------------------------------------------------------------------
 
@@ -127,37 +126,34 @@ class StreamWorker:
     # --- features --------------------------------------------------------------------------------------
 
     def _history_of(self, first: date, last: date) -> tuple[pl.DataFrame, pl.DataFrame, list[date]]:
-        """The store's days ``first`` to ``last`` that are not live (cached until pushed again), and the
-        days it lacks."""
+        """The store's days ``first`` to ``last`` that are not live, and the days it lacks. Each day is read
+        from Redis once per push (``pushed_at``) and kept in the columns the features read."""
         assert self.engine is not None
         pushed = self.store.pushed()
-        flights, weather, missing = [], [], []
-        day = first
-        while day <= last:
-            if day not in self.engine.days:
-                stamp = pushed.get(day, {}).get("pushed_at")
-                if stamp is None:
-                    missing.append(day)
-                else:
-                    cached = self._history.get(day)
-                    if cached is None or cached[0] != stamp:
-                        stored = self.store.history_day(day)
-                        if stored is None:
-                            missing.append(day)
-                            day += timedelta(days=1)
-                            continue
-                        cached = (stamp, *stored)
-                        self._history[day] = cached
-                    flights.append(cached[1])
-                    weather.append(cached[2])
-            day += timedelta(days=1)
-        empty_flights = pl.DataFrame(schema=FLIGHT_SCHEMA)
-        empty_weather = pl.DataFrame(schema=WEATHER_SCHEMA)
-        return (
-            pl.concat([empty_flights, *(f.select(*FLIGHT_SCHEMA) for f in flights)]),
-            pl.concat([empty_weather, *(w.select(*WEATHER_SCHEMA) for w in weather)]),
-            missing,
+        flights, weather, missing = (
+            [pl.DataFrame(schema=FLIGHT_SCHEMA)],
+            [pl.DataFrame(schema=WEATHER_SCHEMA)],
+            [],
         )
+        for day in (first + timedelta(days=n) for n in range((last - first).days + 1)):
+            if day in self.engine.days:
+                continue
+            stamp = pushed.get(day, {}).get("pushed_at")
+            cached = self._history.get(day)
+            if stamp is not None and (cached is None or cached[0] != stamp):
+                stored = self.store.history_day(day)
+                cached = (
+                    None
+                    if stored is None
+                    else (stamp, stored[0].select(*FLIGHT_SCHEMA), stored[1].select(*WEATHER_SCHEMA))
+                )
+                self._history[day] = cached
+            if stamp is None or cached is None:
+                missing.append(day)
+                continue
+            flights.append(cached[1])
+            weather.append(cached[2])
+        return pl.concat(flights), pl.concat(weather), missing
 
     def refresh(self, events: list[Event], recompute_final: bool = False) -> int:
         """Compute and store the vectors that may have changed; returns how many."""
@@ -200,11 +196,13 @@ class StreamWorker:
             events.append(event)
         duplicates = self._record(events, rejected)
         self._trim(entries[-1][0])
-        self.store.redis.hincrby("lakehouse:stats", "events_applied", len(events) - duplicates)
-        if duplicates:
-            self.store.redis.hincrby("lakehouse:stats", "events_duplicate", duplicates)
-        if rejected:
-            self.store.redis.hincrby("lakehouse:stats", "events_rejected", len(rejected))
+        self.store.count(
+            {
+                "events_applied": len(events) - duplicates,
+                "events_duplicate": duplicates,
+                "events_rejected": len(rejected),
+            }
+        )
         if events:
             self.refresh(events)
         return len(events)

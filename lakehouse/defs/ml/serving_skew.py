@@ -13,14 +13,13 @@ from lakehouse.catalog import (
     PREDICTIONS,
     SERVING_SKEW,
     SERVING_SKEW_CHECK,
-    SILVER_FLIGHTS,
 )
 from lakehouse.lib.features import FEATURE_COLUMNS, with_outcomes
 from lakehouse.lib.model import evaluate
 from lakehouse.lib.skew import skew_plot, skew_table
 from lakehouse.metadata import markdown_table
 from lakehouse.ml import registry
-from lakehouse.reads import read_features
+from lakehouse.reads import read_features, silver_flights
 from lakehouse.resources import LakeStorage, Warehouse
 
 
@@ -95,9 +94,7 @@ def serving_skew(
         ),
         metadata={"features_over_threshold": over.height, "worst_mismatch_share": worst["mismatch_share"]},
     )
-    outcomes = with_outcomes(
-        lake.scan(SILVER_FLIGHTS.path).filter(pl.col("flight_date").is_between(first, last))
-    ).select("flight_id", "late")
+    outcomes = with_outcomes(silver_flights(lake, first, last)).select("flight_id", "late")
     scored = online.select("flight_id", "model_version", "probability_late").join(
         outcomes.collect(), on="flight_id", how="left"
     )
@@ -114,6 +111,7 @@ def serving_skew(
     online_quality = realized_quality(scored, "probability_late")
     both = scored.drop_nulls("batch_probability")
     batch_quality = realized_quality(both, "batch_probability")
+    online_where_batch = realized_quality(both, "probability_late")
     score_gap = (both["probability_late"] - both["batch_probability"]).abs().max() if both.height else None
     nan = float("nan")
     return dg.MaterializeResult(
@@ -127,9 +125,7 @@ def serving_skew(
             "max_psi": float(table["psi"].max() or 0.0),
             "online_roc_auc": online_quality["roc_auc"] if online_quality else nan,
             "batch_roc_auc_same_flights": batch_quality["roc_auc"] if batch_quality else nan,
-            "online_roc_auc_where_batch_scored": realized_quality(both, "probability_late")["roc_auc"]
-            if batch_quality
-            else nan,
+            "online_roc_auc_where_batch_scored": online_where_batch["roc_auc"] if online_where_batch else nan,
             "max_score_difference_vs_batch": float(score_gap) if score_gap is not None else nan,
             "flights_with_batch_score": both.height,
             "skew": dg.MetadataValue.md(markdown_table(table, len(FEATURE_COLUMNS))),

@@ -19,7 +19,7 @@ from lakehouse.lib.features import HISTORY_LOOKBACK_DAYS, with_outcomes
 from lakehouse.lib.live import FLIGHT_SCHEMA, WEATHER_SCHEMA
 from lakehouse.lib.silver import airport_zones
 from lakehouse.metadata import markdown_table
-from lakehouse.reads import feature_days
+from lakehouse.reads import feature_days, silver_flights
 from lakehouse.resources import LakeStorage, OnlineRedis, Warehouse
 
 # Follows gold once someone has put it to use (`make serve` materializes it first): a lakehouse without
@@ -53,11 +53,7 @@ def feature_store(
     # The days gold holds and the history their features read: what a live day after them reads too.
     first, last = gold_days[0] - timedelta(days=HISTORY_LOOKBACK_DAYS), gold_days[-1]
     versions = {t.path: lake.version(t.path) for t in (SILVER_FLIGHTS, SILVER_WEATHER, SILVER_PLANES)}
-    flights = (
-        with_outcomes(lake.scan(SILVER_FLIGHTS.path).filter(pl.col("flight_date").is_between(first, last)))
-        .select(*FLIGHT_SCHEMA)
-        .collect()
-    )
+    flights = with_outcomes(silver_flights(lake, first, last)).select(*FLIGHT_SCHEMA).collect()
     weather = (
         lake.scan(SILVER_WEATHER.path)
         .filter(pl.col("observation_date").is_between(first, last))
