@@ -24,7 +24,7 @@ import mlflow
 import polars as pl
 from dagster_duckdb import DuckDBResource
 from deltalake import CommitProperties, DeltaTable, write_deltalake
-from deltalake.exceptions import TableNotFoundError
+from deltalake.exceptions import CommitFailedError, TableNotFoundError
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
@@ -152,14 +152,26 @@ class LakeStorage(dg.ConfigurableResource):
         )
 
     def _committed(self, table: str, write_id: str, frame: pl.DataFrame) -> DeltaWrite:
-        """The version the write ``write_id`` committed, from the table's history (for a write that
-        created the table or replaced it whole, which cannot go through a loaded table)."""
-        for entry in DeltaTable(self.uri(table), storage_options=self._options()).history(COMMIT_LOOKBACK):
+        """The version the write ``write_id`` committed when it was made by the table's URI (a write that
+        created the table, or replaced a new one whole), found by its id in the table's history.
+
+        deltalake numbers a history from the newest version it saw, which a concurrent commit can move
+        between reading that version and listing the commits; a history that reaches the table's first
+        commit is numbered from that end instead (a table created just now has a short one)."""
+        history = DeltaTable(self.uri(table), storage_options=self._options()).history(COMMIT_LOOKBACK)
+        for index, entry in enumerate(history):
             if entry.get(WRITE_ID) == write_id:
-                return DeltaWrite(self.uri(table), entry["version"], frame.height)
+                version = len(history) - 1 - index if len(history) < COMMIT_LOOKBACK else entry["version"]
+                return DeltaWrite(self.uri(table), version, frame.height)
         raise RuntimeError(
             f"{self.uri(table)}: the write {write_id} is not among the last {COMMIT_LOOKBACK} commits"
         )
+
+    def _created_meanwhile(self, table: str, existed: bool) -> bool:
+        """Whether a write that meant to create ``table`` failed because a concurrent writer created it
+        first (two runs of a fanned-out backfill writing their first days at once): the write is then
+        made again against the table that now exists. Any other failed commit is the caller's to raise."""
+        return not existed and self.table(table) is not None
 
     def replace_where(
         self,
@@ -178,16 +190,21 @@ class LakeStorage(dg.ConfigurableResource):
         uri, write_id = self.uri(table), uuid.uuid4().hex
         target = self.table(table)
         exists = target is not None
-        write_deltalake(
-            target if exists else uri,
-            frame.to_arrow(),
-            mode="overwrite" if exists else "append",
-            predicate=predicate if exists else None,
-            partition_by=partition_by,
-            schema_mode="merge" if schema_merge and exists else None,
-            storage_options=self._options(),
-            commit_properties=self._commit(run_id, write_id, predicate=predicate),
-        )
+        try:
+            write_deltalake(
+                target if exists else uri,
+                frame.to_arrow(),
+                mode="overwrite" if exists else "append",
+                predicate=predicate if exists else None,
+                partition_by=partition_by,
+                schema_mode="merge" if schema_merge and exists else None,
+                storage_options=self._options(),
+                commit_properties=self._commit(run_id, write_id, predicate=predicate),
+            )
+        except CommitFailedError:
+            if not self._created_meanwhile(table, exists):
+                raise
+            return self.replace_where(table, frame, predicate, partition_by, run_id, schema_merge)
         # Written through the loaded table, the table moves to the version this write committed (the
         # table's newest version may already be a concurrent writer's).
         return (
@@ -224,29 +241,36 @@ class LakeStorage(dg.ConfigurableResource):
 
     def overwrite(self, table: str, frame: pl.DataFrame, run_id: str) -> DeltaWrite:
         """Replace the whole table (a snapshot, such as a reference table as delivered)."""
-        write_id = uuid.uuid4().hex
+        write_id, target = uuid.uuid4().hex, self.table(table)
         write_deltalake(
-            self.uri(table),
+            target if target is not None else self.uri(table),
             frame.to_arrow(),
             mode="overwrite",
             schema_mode="overwrite",
             storage_options=self._options(),
             commit_properties=self._commit(run_id, write_id),
         )
-        return self._committed(table, write_id, frame)
+        if target is None:
+            return self._committed(table, write_id, frame)
+        return DeltaWrite(self.uri(table), target.version(), frame.height)
 
     def append(self, table: str, frame: pl.DataFrame, partition_by: list[str], writer: str) -> DeltaWrite:
         """Append ``frame`` in one commit (a log: rows are only ever added), tagged with ``writer``."""
         uri, write_id = self.uri(table), uuid.uuid4().hex
         target = self.table(table)
-        write_deltalake(
-            target if target is not None else uri,
-            frame.to_arrow(),
-            mode="append",
-            partition_by=partition_by,
-            storage_options=self._options(),
-            commit_properties=self._commit(writer, write_id),
-        )
+        try:
+            write_deltalake(
+                target if target is not None else uri,
+                frame.to_arrow(),
+                mode="append",
+                partition_by=partition_by,
+                storage_options=self._options(),
+                commit_properties=self._commit(writer, write_id),
+            )
+        except CommitFailedError:
+            if not self._created_meanwhile(table, target is not None):
+                raise
+            return self.append(table, frame, partition_by, writer)
         return (
             DeltaWrite(uri, target.version(), frame.height)
             if target is not None
@@ -265,12 +289,17 @@ class LakeStorage(dg.ConfigurableResource):
         target = self.table(table)
         write_id = uuid.uuid4().hex
         if target is None:
-            write_deltalake(
-                uri,
-                frame.to_arrow(),
-                storage_options=self._options(),
-                commit_properties=self._commit(run_id, write_id),
-            )
+            try:
+                write_deltalake(
+                    uri,
+                    frame.to_arrow(),
+                    storage_options=self._options(),
+                    commit_properties=self._commit(run_id, write_id),
+                )
+            except CommitFailedError:
+                if not self._created_meanwhile(table, False):
+                    raise
+                return self.merge(table, frame, keys, run_id, delete_missing)
             return self._committed(table, write_id, frame), {"num_target_rows_inserted": frame.height}
         on = " AND ".join(f't."{k}" = s."{k}"' for k in keys)
         # Parenthesised: delta-rs parses `a IS DISTINCT FROM b OR ...` with the OR binding first.

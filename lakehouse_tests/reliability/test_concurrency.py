@@ -4,11 +4,13 @@ warehouse writers wait for each other instead of failing on DuckDB's lock."""
 import concurrent.futures
 import functools
 import multiprocessing
+import threading
 import time
 from datetime import date, timedelta
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from lakehouse.resources import LakeStorage, Warehouse
 
@@ -54,3 +56,32 @@ def test_a_warehouse_writer_waits_for_the_one_before_it(tmp_path: Path):
         assert connection.sql("SELECT x FROM held").fetchall() == [(1,)]
     holder.join()
     assert holder.exitcode == 0 and waited > 0.1
+
+
+@pytest.mark.parametrize("write", ["replace_dates", "append"])
+def test_writers_that_create_a_table_at_once_all_land(tmp_path: Path, write: str):
+    # The first runs of a fanned-out backfill write their first days at the same moment, each finding no
+    # table: one creates it, the others' commits fail and are made again against the table it created.
+    lake, start = LakeStorage(root=str(tmp_path / "lake")), threading.Barrier(4)
+    versions, errors = [], []
+
+    def create(day: date) -> None:
+        frame = pl.DataFrame({"day": [day] * 100, "value": list(range(100))})
+        start.wait()
+        try:
+            if write == "append":
+                versions.append(lake.append("bronze/t", frame, ["day"], f"writer-{day}").version)
+            else:
+                versions.append(lake.replace_dates("bronze/t", frame, "day", [day], f"run-{day}").version)
+        except Exception as error:  # collected, shown by the assertion below
+            errors.append(error)
+
+    writers = [threading.Thread(target=create, args=(day,)) for day in DAYS[:4]]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join(timeout=120)
+    assert not errors
+    table = lake.scan("bronze/t").collect()
+    assert table.height == 400 and sorted(table["day"].unique()) == DAYS[:4]
+    assert sorted(versions) == [0, 1, 2, 3]  # each writer reports its own commit, none lost
