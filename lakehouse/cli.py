@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import date, datetime
 from pathlib import Path
 
@@ -292,6 +293,49 @@ def launch_job(
     if not result.success:
         raise click.ClickException(f"run {result.run_id} of {job} failed: `dagster dev` shows why")
     click.echo(f"run {result.run_id} of {job} succeeded")
+
+
+@main.command(name="backfill")
+@click.argument("job")
+@click.option("--from", "start", required=True, callback=_day, help="First day of the backfill (YYYY-MM-DD).")
+@click.option("--through", required=True, callback=_day, help="Last day of the backfill, inclusive.")
+@click.option(
+    "--url",
+    default="http://127.0.0.1:3000",
+    show_default=True,
+    help="The Dagster webserver whose daemon runs the backfill (`make dev`).",
+)
+@click.option("--wait/--no-wait", default=True, show_default=True, help="Follow the backfill to its end.")
+def backfill_job(job: str, start: date, through: date, url: str, wait: bool) -> None:
+    """Backfill JOB's assets over a range of days through a running Dagster: its daemon splits the range
+    into runs by the backfill policy (LAKEHOUSE_BACKFILL_DAYS) and starts them up to the run limit."""
+    from lakehouse.backfill import BackfillError, Dagster, days, job_assets
+
+    try:
+        partitions, assets = days(start, through), job_assets(job)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+    dagster = Dagster(url)
+    try:
+        backfill_id = dagster.submit(job, assets, partitions)
+        click.echo(f"backfill {backfill_id}: {len(partitions)} day(s) of {job}; {url}/runs/b/{backfill_id}")
+        if not wait:
+            return
+        started, shown = time.monotonic(), [""]
+
+        def on_progress(progress) -> None:
+            if progress.line() != shown[0]:
+                shown[0] = progress.line()
+                click.echo(f"  {time.monotonic() - started:7.1f} s  {shown[0]}")
+
+        final = dagster.follow(backfill_id, on_progress)
+    except BackfillError as error:
+        raise click.ClickException(str(error)) from None
+    if not final.succeeded:
+        raise click.ClickException(
+            f"backfill {backfill_id} ended {final.line()}{': ' + final.error if final.error else ''}"
+        )
+    click.echo(f"backfill {backfill_id} succeeded in {time.monotonic() - started:.1f} s")
 
 
 @main.command()

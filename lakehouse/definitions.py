@@ -70,11 +70,29 @@ def automated(spec: dg.AssetSpec) -> dg.AssetSpec:
     return spec if condition is None else spec.replace_attributes(automation_condition=condition)
 
 
+def backfill_policy(settings: Settings) -> dg.BackfillPolicy:
+    """How a backfill of daily assets is split into runs: one run for the whole range, or (with
+    ``LAKEHOUSE_BACKFILL_DAYS`` = K) runs of at most K days that the run queue starts side by side."""
+    if settings.backfill_days:
+        return dg.BackfillPolicy.multi_run(max_partitions_per_run=settings.backfill_days)
+    return catalog.SINGLE_RUN
+
+
+def deployed(asset: dg.AssetsDefinition, settings: Settings) -> dg.AssetsDefinition:
+    """``asset`` with the project's automation conditions and, if it is daily, the deployment's backfill
+    policy (the catalog declares every asset single-run)."""
+    asset = asset.map_asset_specs(automated)
+    if asset.partitions_def is None or not settings.backfill_days:
+        return asset
+    return asset.with_attributes(backfill_policy=backfill_policy(settings))
+
+
 def with_policy(loaded: dg.Definitions, settings: Settings) -> dg.Definitions:
-    """The loaded definitions with the automation conditions, the resources and the executor."""
+    """The loaded definitions with the automation conditions, the backfill policy, the resources and
+    the executor."""
     return dg.Definitions(
         assets=[
-            asset.map_asset_specs(automated) if isinstance(asset, dg.AssetsDefinition) else automated(asset)
+            deployed(asset, settings) if isinstance(asset, dg.AssetsDefinition) else automated(asset)
             for asset in loaded.assets or []
         ],
         asset_checks=loaded.asset_checks,

@@ -38,6 +38,8 @@ SETTINGS = {
     "LAKEHOUSE_LANDING_INTERVAL_SECONDS": "how often the landing sensor looks",
     "LAKEHOUSE_RETRAIN_MIN_NEW_DAYS": "new days that make the retrain sensor train",
     "LAKEHOUSE_RETRAIN_COOLDOWN_HOURS": "least time between two retrainings",
+    "LAKEHOUSE_BACKFILL_DAYS": "a backfill fans out as runs of at most this many days, run side by side up "
+    "to the instance's run limit (0, the default: one run per backfill)",
     "LAKEHOUSE_AMBIENT_CREDENTIALS": "true: object-store credentials come from the machine (instance role)",
     "LAKEHOUSE_REDIS_URL": "the online store and event stream (redis://, rediss://, unix://; default: the "
     "embedded server on 127.0.0.1:6390)",
@@ -91,6 +93,7 @@ class Settings:
     landing_interval_seconds: int
     retrain_min_new_days: int
     retrain_cooldown_hours: float
+    backfill_days: int
     redis_url: str
     serve_token: str | None
 
@@ -282,6 +285,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         landing_interval_seconds=read.number("LAKEHOUSE_LANDING_INTERVAL_SECONDS", "30", int, 1),
         retrain_min_new_days=read.number("LAKEHOUSE_RETRAIN_MIN_NEW_DAYS", "7", int, 1),
         retrain_cooldown_hours=read.number("LAKEHOUSE_RETRAIN_COOLDOWN_HOURS", "6", float, 0),
+        backfill_days=read.number("LAKEHOUSE_BACKFILL_DAYS", "0", int, 0),
         redis_url=redis_url,
         serve_token=read.text("LAKEHOUSE_SERVE_TOKEN", "")[0] or None,
     )

@@ -8,7 +8,6 @@ The tests check what a person sees and save screenshots (to ``$E2E_SCREENSHOTS``
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ import pytest
 
 from lakehouse import catalog
 from lakehouse.sources.replay import replay
-from lakehouse_tests.servers import free_port, wait_until_answers
+from lakehouse_tests.servers import dagster_dev
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
@@ -79,27 +78,9 @@ def demo(tmp_path_factory) -> dict:
 
 @pytest.fixture(scope="module")
 def ui(demo) -> str:
-    """`dagster dev` (webserver and daemon) on a free loopback port, stopped with its process group."""
-    port = free_port()
-    server = subprocess.Popen(
-        [str(BIN / "dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-        cwd=PROJECT,
-        env=demo["env"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_answers(f"{base}/server_info", server, "dagster dev", 120)
+    """`dagster dev` (webserver and daemon) on a free loopback port."""
+    with dagster_dev(PROJECT, demo["env"]) as base:
         yield base
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
 
 
 @pytest.fixture(scope="module")

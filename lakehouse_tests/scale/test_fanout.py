@@ -1,0 +1,118 @@
+"""Backfills that fan out: with ``LAKEHOUSE_BACKFILL_DAYS`` set, Dagster's daemon splits a backfill into runs
+of at most that many days and the run queue starts them side by side; what they build equals what one run
+over the whole range builds.
+
+Real days, a real ``dagster dev`` (webserver, daemon, run queue) on loopback, the backfill submitted by
+``lakehouse backfill``'s client through the webserver's GraphQL API.
+"""
+
+import os
+import shutil
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from lakehouse import catalog
+from lakehouse.backfill import BACKFILL_TAG, BackfillError, Dagster, days, job_assets
+from lakehouse.definitions import backfill_policy, deployed
+from lakehouse.settings import load_settings
+from lakehouse.sources.replay import replay
+from lakehouse_tests.conftest import resources_at
+from lakehouse_tests.pipeline import (
+    GOLD_ASSETS,
+    INGEST_ASSETS,
+    LINEAGE_COLUMNS,
+    assets_of,
+    fingerprint,
+    materialize,
+)
+from lakehouse_tests.servers import dagster_dev, free_port
+
+PROJECT = Path(__file__).resolve().parents[2]
+FIRST, LAST = date(2013, 3, 4), date(2013, 3, 7)
+RANGE = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+
+
+@pytest.fixture(scope="module")
+def landed(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("fanout")
+    replay(str(root / "landing"), root / "sources" / "operational.sqlite", FIRST, LAST)
+    return root
+
+
+def copy_of(landed: Path, to: Path) -> Path:
+    shutil.copytree(landed, to)
+    return to
+
+
+@pytest.mark.slow
+def test_a_fanned_out_backfill_equals_one_run_over_the_range(landed: Path, tmp_path: Path):
+    at_once = resources_at(copy_of(landed, tmp_path / "at_once"))
+    result = materialize(INGEST_ASSETS + GOLD_ASSETS, at_once, FIRST, LAST)
+    assert result.success
+
+    data, home = copy_of(landed, tmp_path / "fanned"), tmp_path / "dagster_home"
+    home.mkdir()
+    instance_yaml = (PROJECT / "lakehouse" / "dagster.yaml").read_text()
+    (home / "dagster.yaml").write_text(
+        instance_yaml.replace("max_concurrent_runs: 4", "max_concurrent_runs: 2")
+    )
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("LAKEHOUSE_")},
+        "DAGSTER_HOME": str(home),
+        "LAKEHOUSE_DATA_DIR": str(data),
+        "LAKEHOUSE_BACKFILL_DAYS": "2",
+    }
+    with dagster_dev(PROJECT, env) as url:
+        dagster = Dagster(url)
+        assert "landing_sensor" in dagster.stop_automation()  # the backfill alone writes these days
+        backfill_id = dagster.submit("gold_job", job_assets("gold_job"), days(FIRST, LAST))
+        final = dagster.follow(backfill_id, lambda _: None, timeout_seconds=600)
+    assert final.succeeded, final.line()
+
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        runs = instance.get_runs(dg.RunsFilter(tags={BACKFILL_TAG: backfill_id}))
+    flights = [run for run in runs if catalog.BRONZE_FLIGHTS.key in (run.asset_selection or set())]
+    assert sorted((run.tags[RANGE[0]], run.tags[RANGE[1]]) for run in flights) == [
+        ("2013-03-04", "2013-03-05"),
+        ("2013-03-06", "2013-03-07"),
+    ]
+    assert fingerprint(resources_at(data), ignore=LINEAGE_COLUMNS) == fingerprint(
+        at_once, ignore=LINEAGE_COLUMNS
+    )
+
+
+def test_the_setting_gives_daily_assets_runs_of_k_days_and_leaves_the_rest_one_run():
+    assert backfill_policy(load_settings({})) == dg.BackfillPolicy.single_run()
+    fanned = load_settings({"LAKEHOUSE_BACKFILL_DAYS": "7"})
+    assert backfill_policy(fanned) == dg.BackfillPolicy.multi_run(7)
+    silver_flights, features, planes = assets_of(
+        catalog.SILVER_FLIGHTS, catalog.FLIGHT_FEATURES, catalog.SILVER_PLANES
+    )
+    assert deployed(silver_flights, fanned).backfill_policy == dg.BackfillPolicy.multi_run(7)
+    assert deployed(features, fanned).backfill_policy == dg.BackfillPolicy.multi_run(7)
+    assert deployed(planes, fanned).backfill_policy == dg.BackfillPolicy.single_run()
+    [kept], [original] = deployed(features, fanned).specs, features.specs  # the automation condition kept
+    assert kept.automation_condition is not None
+    assert kept.automation_condition == original.automation_condition
+
+
+@pytest.mark.parametrize("value", ["-1", "a week", "2.5"])
+def test_a_bad_backfill_setting_is_named(value: str):
+    with pytest.raises(ValueError, match="LAKEHOUSE_BACKFILL_DAYS"):
+        load_settings({"LAKEHOUSE_BACKFILL_DAYS": value})
+
+
+def test_a_backfill_of_an_unknown_job_or_a_reversed_range_is_refused():
+    with pytest.raises(ValueError, match=r"no asset job 'gold'.*gold_job"):
+        job_assets("gold")
+    with pytest.raises(ValueError, match="before"):
+        days(LAST, FIRST)
+
+
+def test_a_backfill_without_a_webserver_says_where_it_looked():
+    url = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(BackfillError, match=f"no Dagster webserver answers at {url}"):
+        Dagster(url, timeout=5).submit("gold_job", job_assets("gold_job"), days(FIRST, LAST))
