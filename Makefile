@@ -14,10 +14,13 @@ export DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS := true
 
 .PHONY: install demo test test-fast fuzz e2e screenshots chromium check dev lint quality bench bench-serving serve lock clean clean-data
 
-$(BIN)/.installed: pyproject.toml
+# The environment is made from the lock (exact versions, each file checked against its sha256), then the
+# project itself on top of it; `make lock` writes the lock after a dependency changes in pyproject.toml.
+$(BIN)/.installed: pyproject.toml requirements-dev.lock
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --require-hashes -r requirements-dev.lock
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
 install: $(BIN)/.installed
@@ -103,9 +106,12 @@ lint: install
 	$(BIN)/ruff check lakehouse lakehouse_tests benchmarks deploy
 	$(BIN)/ruff format --check lakehouse lakehouse_tests benchmarks deploy
 
-# deploy/requirements.lock: the exact versions the image installs, from the environment `make install`
-# built (run it after changing a dependency; the suite says when the lock is stale).
-lock: install
+# requirements.lock (run time, what the image installs) and requirements-dev.lock (with the dev extras,
+# what `make install` installs): the project's dependencies resolved into this environment, then each
+# installed version and the sha256 of its file written down (the suite says when a lock is stale).
+lock:
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -e '.[dev]'
 	$(BIN)/python deploy/lock.py
 
 clean-data:

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from benchmarks import serving
+from benchmarks import fanout, serving
 from benchmarks.scale import generate
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -244,6 +244,46 @@ class Bench:
         finally:
             server.cleanup()
 
+    def fanout(self, factor: int, days_per_run: int, most_at_once: int) -> None:
+        """The year's backfill as one run, then fanned out by the daemon into runs of at most
+        ``days_per_run`` days, 1 and then up to ``most_at_once`` at a time (``benchmarks/fanout.py``); a
+        fanned-out backfill whose tables differ from the one run's by content counts as failed."""
+        data, year_rows = self.data(factor)
+        reference = self.work / "fanout-one-run"
+        one_run = self.measure(
+            "fan-out reference: the year as one run (364 days)",
+            factor,
+            year_rows,
+            1,
+            lambda: timed(job("gold_job", FIRST, YEAR_LAST), stores(data, fresh(reference))),
+        )
+        if one_run.failure:
+            return
+        expected = fanout.contents(reference)
+        for at_once in sorted({1, most_at_once}):
+            state = self.work / f"fanout-{at_once}"
+
+            def fanned(state=state, at_once=at_once):
+                env = stores(data, fresh(state)) | {"LAKEHOUSE_BACKFILL_DAYS": str(days_per_run)}
+                try:
+                    seconds, peak, runs = fanout.fanned_out(env, FIRST, YEAR_LAST, at_once)
+                except (RuntimeError, OSError) as error:
+                    raise BenchmarkFailed(str(error)) from None
+                print(f"        {runs} runs", flush=True)
+                differ = fanout.differences(expected, fanout.contents(state))
+                if differ:
+                    raise BenchmarkFailed(f"contents differ from the one run: {', '.join(differ)}")
+                return seconds, peak
+
+            self.measure(
+                f"fan-out, {at_once} run{'s' if at_once > 1 else ''} at a time: runs of {days_per_run} days "
+                "(364 days)",
+                factor,
+                year_rows,
+                1,
+                fanned,
+            )
+
     def script(self, name: str, module: str, factor: int) -> None:
         """Time ``python -m module`` over the backfill's days at ``factor``."""
         data, year_rows = self.data(factor)
@@ -281,14 +321,23 @@ def find(results: list[Result], name: str, factor: int) -> Result | None:
 
 
 # (label, numerator, denominator, target): the numerator's median over the denominator's, by name prefix.
-# A target of None is the peer comparison, where more than 1 means Polars is faster.
+# A target of two words is a comparison without a target: the first when the ratio is over 1, else the
+# second (the peer comparison: over 1, Polars is faster; the fan-out: over 1, it beats one run).
+PEER, FAN_OUT = ("Polars faster", "pandas faster"), ("fan-out faster", "one run faster")
 RATIOS = [
     ("incremental: new day on a year / on a month", "one new day on a year", "one new day on a month", 1.3),
     ("orchestration: Dagster / bare script", "backfill to gold", "bare script", 1.5),
     ("orchestration on SQLite, events batched", "backfill on SQLite, events", "bare script", 1.5),
     ("orchestration on PostgreSQL", "backfill on PostgreSQL (", "bare script", 1.3),
     ("orchestration on PostgreSQL, events batched", "backfill on PostgreSQL, events", "bare script", 1.3),
-    ("peer: pandas / Polars, the same subset", "pandas baseline", "Polars, the pandas", None),
+    (
+        "peer: pandas / Polars, the same subset",
+        "pandas baseline",
+        "Polars, the pandas",
+        ("Polars faster", "pandas faster"),
+    ),
+    ("fan-out / one run, 1 run at a time", "fan-out reference", "fan-out, 1 run", ("faster", "slower")),
+    ("fan-out / one run, 2 runs at a time", "fan-out reference", "fan-out, 2 runs", ("faster", "slower")),
 ]
 
 
@@ -299,8 +348,8 @@ def ratios(results: list[Result], factors: list[int]) -> list[list[str]]:
             a, b = find(results, top, factor), find(results, bottom, factor)
             if a and b:
                 ratio = a.median() / b.median()
-                if target is None:
-                    verdict, goal = ("Polars faster" if ratio > 1 else "pandas faster"), "> 1"
+                if isinstance(target, tuple):
+                    verdict, goal = (target[0] if ratio > 1 else target[1]), "> 1"
                 else:
                     verdict, goal = ("holds" if ratio <= target else "misses"), f"≤ {target}"
                 rows.append([label, str(factor), f"{ratio:.2f}", goal, verdict])
@@ -348,11 +397,12 @@ resident set of any of its runs. Rows per second count the flights of the backfi
     print(f"\nwrote {output}")
 
 
-PARTS = ["startup", "scale", "compare", "instances", "demo"]
+PARTS = ["startup", "scale", "compare", "instances", "fanout", "demo"]
 ORDER = [
     "load the definitions",
     "backfill to gold",
     "backfill on",
+    "fan-out",
     "train and register",
     "one new day on a year",
     "one new day on a month",
@@ -396,6 +446,9 @@ def main() -> None:
         default=100,
         help="from this factor on, one backfill and one training run only",
     )
+    parser.add_argument("--fanout-factor", type=int, default=10, help="the factor of the fan-out part")
+    parser.add_argument("--backfill-days", type=int, default=91, help="the fan-out's days per run (K)")
+    parser.add_argument("--runs-at-once", type=int, default=2, help="the fan-out's most runs at a time")
     parser.add_argument(
         "--only",
         default=",".join(PARTS),
@@ -414,6 +467,8 @@ def main() -> None:
         bench.compare(factor)
     for factor in compare[:1] if "instances" in parts else []:
         bench.instances(factor)
+    if "fanout" in parts:
+        bench.fanout(args.fanout_factor, args.backfill_days, args.runs_at_once)
     if args.demo and "demo" in parts:
         bench.demo()
     store = args.output.with_suffix(".json")

@@ -50,12 +50,12 @@ query Instigators {
 """
 STOP_SENSOR = """
 mutation Stop($id: String!, $selector: String!) {
-  stopSensor(id: $id, jobSelectorId: $selector) { __typename }
+  stopSensor(id: $id, jobSelectorId: $selector) { __typename ... on Error { message } }
 }
 """
 STOP_SCHEDULE = """
 mutation Stop($id: String!, $selector: String!) {
-  stopRunningSchedule(id: $id, scheduleSelectorId: $selector) { __typename }
+  stopRunningSchedule(id: $id, scheduleSelectorId: $selector) { __typename ... on Error { message } }
 }
 """
 STATUS = """
@@ -179,9 +179,13 @@ class Dagster:
             ):
                 for instigator in repository[kind]:
                     state = instigator[state_field]
-                    if state["status"] == "RUNNING":
-                        self.query(mutation, {"id": state["id"], "selector": state["selectorId"]})
-                        stopped.append(instigator["name"])
+                    if state["status"] != "RUNNING":
+                        continue
+                    variables = {"id": state["id"], "selector": state["selectorId"]}
+                    [answer] = self.query(mutation, variables).values()
+                    if "message" in answer:
+                        raise BackfillError(f"{instigator['name']} could not be stopped: {answer['message']}")
+                    stopped.append(instigator["name"])
         return stopped
 
     def follow(

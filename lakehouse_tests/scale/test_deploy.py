@@ -10,17 +10,21 @@ import tomllib
 from importlib import metadata
 from pathlib import Path
 
+import dagster as dg
 import jsonschema
 import pytest
 import yaml
 from packaging.requirements import Requirement
 
-from deploy.lock import canonical, runtime_closure
+from deploy.lock import DEV_LOCK, RUNTIME_LOCK, canonical, dev_closure, pins, runtime_closure
 from lakehouse.cli import main as cli
 
 PROJECT = Path(__file__).resolve().parents[2]
 DEPLOY = PROJECT / "deploy"
 PYPROJECT = tomllib.loads((PROJECT / "pyproject.toml").read_text())
+MAKEFILE = (PROJECT / "Makefile").read_text()
+# A pin of a lock file and its hashes: `name==version \` then `    --hash=sha256:<64 hex>` lines.
+HASHED_PIN = re.compile(r"^\S+==\S+(?: \\\n    --hash=sha256:[0-9a-f]{64})+$", flags=re.MULTILINE)
 IMAGE = f"lakehouse:{PYPROJECT['project']['version']}"
 
 
@@ -68,24 +72,26 @@ def test_the_image_runs_as_a_user_with_locked_dependencies():
     final = text.rsplit("FROM ", 1)[1]
     user = re.search(r"^USER (\S+)", final, flags=re.MULTILINE).group(1)
     assert user.isdigit() and int(user) > 0
-    assert "--no-deps -r deploy/requirements.lock" in text and "pip check" in text
+    # The image's install step is the one `make install` (so CI) takes, with the run-time lock.
+    make_install = re.search(r"pip install --quiet (--require-hashes -r )requirements-dev\.lock", MAKEFILE)
+    assert make_install and f"{make_install[1]}requirements.lock" in text and "pip check" in text
     module = PYPROJECT["tool"]["dagster"]["module_name"]
     assert f'"dagster", "api", "grpc", "-m", "{module}"' in text and '"-p", "3030"' in text
     assert f"-t {IMAGE}" in text
 
 
-def test_the_lock_pins_every_runtime_dependency_within_the_projects_ranges():
-    lines = [
-        line for line in (DEPLOY / "requirements.lock").read_text().splitlines() if not line.startswith("#")
-    ]
-    pins = dict(line.split("==") for line in lines)
-    assert set(pins) == set(runtime_closure()), "the lock is stale: run `make lock`"
+def test_the_locks_pin_and_hash_what_the_suite_runs_on_within_the_projects_ranges():
+    runtime, dev = pins(RUNTIME_LOCK), pins(DEV_LOCK)
+    assert runtime == runtime_closure(), "requirements.lock is stale: run `make lock`"
+    assert dev == dev_closure(), "requirements-dev.lock is stale: run `make lock`"
+    for lock, pinned in ((RUNTIME_LOCK, runtime), (DEV_LOCK, dev)):
+        assert len(HASHED_PIN.findall(lock.read_text())) == len(pinned), f"{lock.name}: a pin without hash"
     for text in metadata.requires("lakehouse"):
         requirement = Requirement(text)
-        if requirement.marker and not requirement.marker.evaluate({"extra": ""}):
-            continue  # the dev extra
-        assert requirement.specifier.contains(pins[canonical(requirement.name)], prereleases=True), text
-    assert not {"pytest", "ruff", "moto", "schemathesis", "playwright"} & set(pins)
+        lock = runtime if not requirement.marker or requirement.marker.evaluate({"extra": ""}) else dev
+        assert requirement.specifier.contains(lock[canonical(requirement.name)], prereleases=True), text
+    assert not {"pytest", "ruff", "moto", "schemathesis", "playwright"} & set(runtime)
+    assert set(runtime) < set(dev)
 
 
 def test_every_workload_is_pinned_bounded_and_not_root():
@@ -127,3 +133,22 @@ def test_the_live_path_runs_the_projects_commands_with_probes_on_its_endpoints()
     [autoscaler] = [d for d in manifests() if d["kind"] == "HorizontalPodAutoscaler"]
     assert autoscaler["spec"]["scaleTargetRef"]["name"] == "lakehouse-serve"
     assert autoscaler["spec"]["minReplicas"] >= 2
+
+
+def test_the_charts_instance_queues_runs_and_keeps_the_warehouse_pool_at_one(tmp_path: Path):
+    # The instance the chart writes from the values (its run-coordinator template, with no config of its
+    # own here, and the added config as is) is the one lakehouse/dagster.yaml describes.
+    values = yaml.safe_load((DEPLOY / "helm" / "values.yaml").read_text())
+    coordinator = values["dagsterDaemon"]["runCoordinator"]
+    assert coordinator["type"] == "QueuedRunCoordinator" and not coordinator["config"]["queuedRunCoordinator"]
+    instance = {
+        "run_coordinator": {"module": "dagster._core.run_coordinator", "class": "QueuedRunCoordinator"},
+        **values["additionalInstanceConfig"],
+    }
+    (tmp_path / "dagster.yaml").write_text(yaml.safe_dump(instance))
+    local = yaml.safe_load((PROJECT / "lakehouse" / "dagster.yaml").read_text())
+    assert values["additionalInstanceConfig"]["concurrency"] == local["concurrency"]
+    with dg.DagsterInstance.from_config(str(tmp_path)) as loaded:
+        assert type(loaded.run_coordinator).__name__ == "QueuedRunCoordinator"
+        assert loaded.get_concurrency_config().run_queue_config.max_concurrent_runs == 4
+        assert loaded.get_concurrency_config().pool_config.default_pool_limit == 1
