@@ -2,12 +2,12 @@
 with the run queue starting 1 or P of them at a time (``max_concurrent_runs``), against the same year as
 one run; what each builds is compared by content.
 
-Each fanned-out backfill runs in its own ``dagster dev`` (webserver, daemon, run queue; sensors and
+Each fanned-out backfill runs in its own Dagster webserver and daemon (the run queue; sensors and
 schedules stopped so the backfill runs alone), submitted and followed with ``lakehouse.backfill``, the
 client behind ``lakehouse backfill``. Its time runs from submitting to the backfill's end (``dagster
-dev``'s start-up is not counted: a deployment's daemon is always up); its peak memory is the most that
-``dagster dev`` and every process under it (daemon, code server, the runs) held at once, sampled every
-poll (psutil, a dependency of Dagster's).
+dev``-like start-up is not counted: a deployment's daemon is always up); its peak memory is the most that
+the webserver, the daemon and every process under them (code servers, the runs) held at once, sampled
+every poll (psutil, a dependency of Dagster's).
 """
 
 from __future__ import annotations
@@ -80,23 +80,34 @@ def instance_yaml(runs_at_once: int) -> str:
     return text.replace("max_concurrent_runs: 4", f"max_concurrent_runs: {runs_at_once}")
 
 
+def _start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    with open(log, "wb") as output:
+        return subprocess.Popen(
+            [str(Path(sys.executable).parent / command[0]), *command[1:]],
+            cwd=PROJECT,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
 def fanned_out(env: dict[str, str], first: date, last: date, runs_at_once: int) -> tuple[float, float, int]:
-    """Backfill ``JOB`` over ``first``..``last`` through a new ``dagster dev`` in ``env`` (its
-    ``DAGSTER_HOME`` gets the run limit): seconds from submission to the end, peak MiB, runs."""
+    """Backfill ``JOB`` over ``first``..``last`` through Dagster's webserver and daemon in ``env`` (its
+    ``DAGSTER_HOME`` gets the run limit): seconds from submission to the end, peak MiB, runs.
+
+    The webserver starts first and the sensors and schedules are stopped through it before the daemon
+    starts (``dagster dev`` would start both at once, and the landing sensor's first tick would ask for
+    the landed year before it could be stopped)."""
     home = Path(env["DAGSTER_HOME"])
     (home / "dagster.yaml").write_text(instance_yaml(runs_at_once))
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    log = open(home / "dagster-dev.log", "wb")  # noqa: SIM115 - closed in the finally below
-    dagster_command = str(Path(sys.executable).parent / "dagster")
-    server = subprocess.Popen(
-        [dagster_command, "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-        cwd=PROJECT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+    workspace = ["-w", "workspace.yaml"]
+    webserver = _start(
+        ["dagster-webserver", *workspace, "-h", "127.0.0.1", "-p", str(port)], env, home / "webserver.log"
     )
+    daemon = None
     try:
         deadline = time.monotonic() + 180
         while True:
@@ -104,16 +115,17 @@ def fanned_out(env: dict[str, str], first: date, last: date, runs_at_once: int) 
                 with urllib.request.urlopen(f"{url}/server_info", timeout=2):
                     break
             except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"dagster dev did not start: see {home / 'dagster-dev.log'}") from None
+                if webserver.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the webserver did not start: see {home / 'webserver.log'}") from None
                 time.sleep(0.5)
         dagster = Dagster(url)
         dagster.stop_automation()
+        daemon = _start(["dagster-daemon", "run", *workspace], env, home / "daemon.log")
         peak = [0.0]
 
         def on_progress(progress) -> None:
             print(f"        {progress.line()}", flush=True)
-            peak[0] = max(peak[0], _resident_mib(server.pid))
+            peak[0] = max(peak[0], _resident_mib(webserver.pid) + _resident_mib(daemon.pid))
 
         started = time.perf_counter()
         backfill_id = dagster.submit(JOB, job_assets(JOB), days(first, last))
@@ -123,8 +135,9 @@ def fanned_out(env: dict[str, str], first: date, last: date, runs_at_once: int) 
             raise RuntimeError(f"backfill {backfill_id} ended {final.line()}: {final.error}")
         return seconds, peak[0], sum(final.runs.values())
     finally:
-        _stop(server)
-        log.close()
+        for process in (daemon, webserver):
+            if process is not None:
+                _stop(process)
 
 
 def _resident_mib(pid: int) -> float:
@@ -144,7 +157,7 @@ def _resident_mib(pid: int) -> float:
 
 
 def _stop(server: subprocess.Popen) -> None:
-    """Stop ``dagster dev`` and its process group (SIGTERM, then SIGKILL after a minute)."""
+    """Stop a server and its process group (SIGTERM, then SIGKILL after a minute)."""
     if server.poll() is not None:
         return
     os.killpg(server.pid, signal.SIGTERM)

@@ -98,6 +98,17 @@ class DeltaWrite:
     rows: int
 
 
+def consecutive_spans(dates: Sequence[date]) -> list[tuple[date, date]]:
+    """``dates`` as (first, last) runs of consecutive days, in order."""
+    spans: list[tuple[date, date]] = []
+    for day in sorted(set(dates)):
+        if spans and (day - spans[-1][1]).days == 1:
+            spans[-1] = (spans[-1][0], day)
+        else:
+            spans.append((day, day))
+    return spans
+
+
 # Each write's own id in its commit's metadata, and how far back in a table's history to look for it.
 WRITE_ID = "lakehouse_write_id"
 COMMIT_LOOKBACK = 100
@@ -227,16 +238,22 @@ class LakeStorage(dg.ConfigurableResource):
 
         The table is partitioned by the scope's columns and ``date_column``.
         """
+        if not dates:
+            raise ValueError(f"no dates to replace in {table}")
         outside = frame.filter(~pl.col(date_column).is_in(list(dates)))
         if outside.height:
             raise ValueError(
                 f"{outside.height} row(s) for {table} have {date_column} outside the dates being replaced"
             )
         scope = scope or {}
-        listed = ", ".join(f"'{d.isoformat()}'" for d in sorted(dates))
-        predicate = " AND ".join(
-            [*(f"{k} = '{v}'" for k, v in scope.items()), f"{date_column} IN ({listed})"]
+        # The days as ranges of consecutive days, not one IN list: deltalake's check of concurrent commits
+        # cannot tell a long IN list of dates from the whole table (two runs writing different months would
+        # refuse each other's commits), and tells ranges apart.
+        spans = " OR ".join(
+            f"({date_column} >= '{first.isoformat()}' AND {date_column} <= '{last.isoformat()}')"
+            for first, last in consecutive_spans(dates)
         )
+        predicate = " AND ".join([*(f"{k} = '{v}'" for k, v in scope.items()), f"({spans})"])
         return self.replace_where(table, frame, predicate, [*scope, date_column], run_id, schema_merge)
 
     def overwrite(self, table: str, frame: pl.DataFrame, run_id: str) -> DeltaWrite:

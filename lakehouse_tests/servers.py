@@ -33,23 +33,18 @@ def wait_until_answers(url: str, server: subprocess.Popen, name: str, seconds: f
 
 
 @contextlib.contextmanager
-def dagster_dev(project: Path, env: dict[str, str]) -> Iterator[str]:
-    """`dagster dev` (webserver and daemon) of ``project``'s workspace on a free loopback port, yielding
-    its address; stopped with its whole process group (its daemon, code server and runs)."""
-    port = free_port()
-    dagster = str(Path(sys.executable).parent / "dagster")
+def _server(command: list[str], project: Path, env: dict[str, str]) -> Iterator[subprocess.Popen]:
+    """One of the project's Dagster commands in its own process group, stopped with that group."""
     server = subprocess.Popen(
-        [dagster, "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+        [str(Path(sys.executable).parent / command[0]), *command[1:]],
         cwd=project,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    base = f"http://127.0.0.1:{port}"
     try:
-        wait_until_answers(f"{base}/server_info", server, "dagster dev", 120)
-        yield base
+        yield server
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:
@@ -57,3 +52,33 @@ def dagster_dev(project: Path, env: dict[str, str]) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
+
+
+@contextlib.contextmanager
+def dagster_dev(project: Path, env: dict[str, str]) -> Iterator[str]:
+    """`dagster dev` (webserver and daemon) of ``project``'s workspace on a free loopback port, yielding
+    its address; stopped with its whole process group (its daemon, code server and runs)."""
+    port = free_port()
+    command = ["dagster", "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)]
+    with _server(command, project, env) as server:
+        base = f"http://127.0.0.1:{port}"
+        wait_until_answers(f"{base}/server_info", server, "dagster dev", 120)
+        yield base
+
+
+@contextlib.contextmanager
+def dagster_webserver(project: Path, env: dict[str, str]) -> Iterator[str]:
+    """The Dagster webserver alone (no daemon: no sensor ticks, no queued run starts) on a free port."""
+    port = free_port()
+    command = ["dagster-webserver", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)]
+    with _server(command, project, env) as server:
+        base = f"http://127.0.0.1:{port}"
+        wait_until_answers(f"{base}/server_info", server, "dagster-webserver", 120)
+        yield base
+
+
+@contextlib.contextmanager
+def dagster_daemon(project: Path, env: dict[str, str]) -> Iterator[subprocess.Popen]:
+    """The Dagster daemon (sensors, schedules, backfills, the run queue) of ``project``'s workspace."""
+    with _server(["dagster-daemon", "run", "-w", "workspace.yaml"], project, env) as daemon:
+        yield daemon

@@ -2,7 +2,7 @@
 of at most that many days and the run queue starts them side by side; what they build equals what one run
 over the whole range builds.
 
-Real days, a real ``dagster dev`` (webserver, daemon, run queue) on loopback, the backfill submitted by
+Real days, a real Dagster webserver and daemon (the run queue) on loopback, the backfill submitted by
 ``lakehouse backfill``'s client through the webserver's GraphQL API.
 """
 
@@ -30,7 +30,7 @@ from lakehouse_tests.pipeline import (
     fingerprint,
     materialize,
 )
-from lakehouse_tests.servers import dagster_dev, free_port
+from lakehouse_tests.servers import dagster_daemon, dagster_webserver, free_port
 
 PROJECT = Path(__file__).resolve().parents[2]
 FIRST, LAST = date(2013, 3, 4), date(2013, 3, 7)
@@ -73,11 +73,13 @@ def test_a_fanned_out_backfill_equals_one_run_over_the_range(landed: Path, tmp_p
     }
     targets = {key: True for key, is_daily in job_assets("gold_job").items() if is_daily}
     assert set(targets) == {asset.key for asset in daily}
-    with dagster_dev(PROJECT, env) as url:
+    with dagster_webserver(PROJECT, env) as url:
         dagster = Dagster(url)
-        assert "landing_sensor" in dagster.stop_automation()  # the backfill alone writes these days
-        backfill_id = dagster.submit("gold_job", targets, days(FIRST, LAST))
-        final = dagster.follow(backfill_id, lambda _: None, timeout_seconds=600)
+        # Stopped before the daemon starts, so that the backfill alone writes these days.
+        assert "landing_sensor" in dagster.stop_automation()
+        with dagster_daemon(PROJECT, env):
+            backfill_id = dagster.submit("gold_job", targets, days(FIRST, LAST))
+            final = dagster.follow(backfill_id, lambda _: None, timeout_seconds=600)
     assert final.succeeded, final.line()
 
     with dg.DagsterInstance.from_config(str(home)) as instance:
