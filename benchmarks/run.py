@@ -332,14 +332,9 @@ RATIOS = [
     ("orchestration on SQLite, events batched", "backfill on SQLite, events", "bare script", 1.5),
     ("orchestration on PostgreSQL", "backfill on PostgreSQL (", "bare script", 1.3),
     ("orchestration on PostgreSQL, events batched", "backfill on PostgreSQL, events", "bare script", 1.3),
-    (
-        "peer: pandas / Polars, the same subset",
-        "pandas baseline",
-        "Polars, the pandas",
-        ("Polars faster", "pandas faster"),
-    ),
-    ("fan-out / one run, 1 run at a time", "fan-out reference", "fan-out, 1 run", ("faster", "slower")),
-    ("fan-out / one run, 2 runs at a time", "fan-out reference", "fan-out, 2 runs", ("faster", "slower")),
+    ("peer: pandas / Polars, the same subset", "pandas baseline", "Polars, the pandas", PEER),
+    ("fan-out speed-up (one run / fanned out), 1 at a time", "fan-out reference", "fan-out, 1 run", FAN_OUT),
+    ("fan-out speed-up (one run / fanned out), 2 at a time", "fan-out reference", "fan-out, 2 runs", FAN_OUT),
 ]
 
 
