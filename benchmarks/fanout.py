@@ -15,11 +15,9 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from datetime import date
 from pathlib import Path
 
@@ -28,16 +26,13 @@ import polars as pl
 import psutil
 from deltalake import DeltaTable
 
+from benchmarks.serving import free_port, wait_for
 from lakehouse.backfill import Dagster, days, job_assets
 
 PROJECT = Path(__file__).resolve().parent.parent
 JOB = "gold_job"
 # Columns that say which run wrote a row and when: they differ between any two backfills.
 LINEAGE = {"_run_id", "_loaded_at", "_source_file", "run_id", "loaded_at", "source_file"}
-
-
-class ContentsDiffer(RuntimeError):
-    pass
 
 
 def _frame_hash(frame: pl.DataFrame) -> str:
@@ -64,12 +59,6 @@ def contents(state: Path) -> dict[str, str]:
 
 def differences(left: dict[str, str], right: dict[str, str]) -> list[str]:
     return sorted(t for t in left.keys() | right.keys() if left.get(t) != right.get(t))
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def instance_yaml(runs_at_once: int) -> str:
@@ -101,7 +90,7 @@ def fanned_out(env: dict[str, str], first: date, last: date, runs_at_once: int) 
     the landed year before it could be stopped)."""
     home = Path(env["DAGSTER_HOME"])
     (home / "dagster.yaml").write_text(instance_yaml(runs_at_once))
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     workspace = ["-w", "workspace.yaml"]
     webserver = _start(
@@ -109,15 +98,7 @@ def fanned_out(env: dict[str, str], first: date, last: date, runs_at_once: int) 
     )
     daemon = None
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/server_info", timeout=2):
-                    break
-            except OSError:
-                if webserver.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the webserver did not start: see {home / 'webserver.log'}") from None
-                time.sleep(0.5)
+        wait_for(f"{url}/server_info", webserver, f"the webserver (log: {home / 'webserver.log'})", 180)
         dagster = Dagster(url)
         dagster.stop_automation()
         daemon = _start(["dagster-daemon", "run", *workspace], env, home / "daemon.log")

@@ -31,7 +31,7 @@ HEADER = "# Written by `make lock` (deploy/lock.py) from the environment `make i
 
 
 def canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
+    return canonicalize_name(name)
 
 
 def closure(root: str = "lakehouse", extras: frozenset[str] = frozenset()) -> dict[str, str]:
@@ -87,7 +87,7 @@ def fetched_hashes(pinned: dict[str, str]) -> dict[str, list[str]]:
             else:
                 name = parse_sdist_filename(file.name)[0]
             digest = hashlib.sha256(file.read_bytes()).hexdigest()
-            hashes.setdefault(canonicalize_name(name), []).append(digest)
+            hashes.setdefault(canonical(name), []).append(digest)
     missing = sorted(set(pinned) - set(hashes))
     if missing:
         raise RuntimeError(f"pip fetched no file for {', '.join(missing)}")

@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from lakehouse import catalog
-from lakehouse.backfill import BACKFILL_TAG, BackfillError, Dagster, days, job_assets
+from lakehouse.backfill import BACKFILL_TAG, BackfillError, Dagster, Progress, days, job_assets
 from lakehouse.cli import main as cli
 from lakehouse.definitions import backfill_policy, deployed
 from lakehouse.settings import load_settings
@@ -134,3 +134,12 @@ def test_a_backfill_without_a_webserver_says_where_it_looked():
         cli, ["backfill", "gold_job", "--from", str(LAST), "--through", str(FIRST)]
     )
     assert reversed_range.exit_code == 2 and "is before --from" in reversed_range.output
+
+
+def test_a_backfill_succeeds_only_when_it_completed_and_every_run_succeeded():
+    assert Progress("COMPLETED_SUCCESS", {"SUCCESS": 8}).succeeded
+    failed = Progress("COMPLETED_FAILED", {"SUCCESS": 14, "FAILURE": 2})
+    assert failed.finished and not failed.succeeded
+    assert failed.line() == "completed_failed: 16 run(s), 2 failure, 14 success"
+    assert not Progress("REQUESTED", {"SUCCESS": 3, "STARTED": 1}).finished
+    assert not Progress("COMPLETED", {"SUCCESS": 3, "CANCELED": 1}).succeeded
