@@ -89,8 +89,8 @@ dev: install $(DAGSTER_HOME)/dagster.yaml
 		--port 5000 > $(DAGSTER_HOME)/mlflow-ui.log 2>&1 & trap 'kill $$!' EXIT INT TERM; \
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
-# Every benchmark, written to benchmarks/results.md (about an hour at the default N = 1, 10 and 100; see
-# benchmarks/run.py). Scale-up data and run state go to a temporary folder, never to data/.
+# Every benchmark, written to benchmarks/results.md (about an hour and a half at the default N = 1, 10
+# and 100; see benchmarks/run.py). Scale-up data and run state go to a temporary folder, never to data/.
 FACTORS ?= 1,10,100
 REPEAT  ?= 3
 bench: install

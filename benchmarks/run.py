@@ -9,6 +9,9 @@ number a median over ``--repeat`` runs with the spread:
 - the orchestration overhead: the same backfill as a bare script of the same ``lakehouse.lib``
   functions (``benchmarks/bare.py``);
 - the pandas baseline (``benchmarks/pandas_baseline.py``), against that bare Polars script.
+At the first compared factor, the backfill again on PostgreSQL and with event batching (``instances``);
+at ``--fanout-factor`` (10), the year as one run against the same year fanned out by Dagster's daemon into
+runs of ``--backfill-days`` days, 1 and 2 at a time, contents compared (``fanout``, ``benchmarks/fanout.py``).
 Then start-up (loading the definitions) and, with ``--demo``, ``make demo`` from the installed
 environment into a temporary data folder.
 
