@@ -20,7 +20,6 @@ from datetime import date, timedelta
 
 import dagster as dg
 
-DEFAULT_URL = "http://127.0.0.1:3000"
 # A backfill's states that end it, and which of them mean every run succeeded.
 FINISHED = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
 SUCCEEDED = {"COMPLETED", "COMPLETED_SUCCESS"}
@@ -116,7 +115,7 @@ def job_assets(job: str) -> dict[dg.AssetKey, bool]:
 class Dagster:
     """The GraphQL API of the Dagster webserver at ``url``."""
 
-    def __init__(self, url: str = DEFAULT_URL, timeout: float = 60.0):
+    def __init__(self, url: str, timeout: float = 60.0):
         self.url, self.timeout = url.rstrip("/"), timeout
 
     def query(self, document: str, variables: dict) -> dict:
